@@ -1,0 +1,31 @@
+"""Global transformer: causal self-attention over patch vectors, run once per patch."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import BLTConfig
+from .layers import RMSNorm
+from .transformer import StackCache, TransformerStack
+
+
+class GlobalTransformer(nn.Module):
+    """The large model of BLT. Positions are patch indices; no window (its cache grows by one
+    entry per completed patch)."""
+
+    def __init__(self, config: BLTConfig) -> None:
+        super().__init__()
+        c = config
+        self.stack = TransformerStack(
+            c.g_hidden, c.g_heads, c.g_intermediate, c.global_layers, kind=c.global_attention,
+            window=None, rope_theta=c.g_rope_theta, attn_dropout=c.attention_dropout,
+            resid_dropout=c.resid_dropout, headwise_norm=c.headwise_norm, eps=c.norm_eps)
+        self.norm = RMSNorm(c.g_hidden, c.norm_eps)
+
+    def forward(self, patches: torch.Tensor, cache: StackCache | None = None) -> torch.Tensor:
+        """patches: [B, P, Dg] -> latents [B, P, Dg]."""
+        return self.norm(self.stack(patches, cache=cache))
+
+    def new_cache(self, device: torch.device) -> StackCache:
+        return self.stack.new_cache(device)

@@ -1,0 +1,59 @@
+"""Turning next-id logits into a sampled id: temperature, top-k, top-p, repetition penalty."""
+
+from __future__ import annotations
+
+import torch
+
+from .ids import BOE_ID, BOS_ID, PAD_ID
+
+
+def sampling_distribution(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float | None = 1.0,
+    repetition_penalty: float = 1.0,
+    history: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """logits: [V] -> probabilities [V] (float32) after all the filters.
+
+    temperature 0 means greedy: all mass on the arg-max. Special ids that never appear in
+    text (BOE, BOS, PAD) get no mass; EOS stays allowed so generation can end.
+    """
+    if temperature < 0:
+        raise ValueError(f"temperature: must be >= 0, got {temperature}")
+    if top_k < 0:
+        raise ValueError(f"top_k: must be >= 0, got {top_k}")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p: must be in (0, 1], got {top_p}")
+    if repetition_penalty <= 0:
+        raise ValueError(f"repetition_penalty: must be > 0, got {repetition_penalty}")
+    x = logits.detach().float().clone()
+    x[[BOE_ID, BOS_ID, PAD_ID]] = float("-inf")
+    if repetition_penalty != 1.0 and history is not None and history.numel() > 0:
+        seen = torch.unique(history.to(x.device))
+        vals = x[seen]
+        x[seen] = torch.where(vals > 0, vals / repetition_penalty, vals * repetition_penalty)
+    if temperature == 0:
+        out = torch.zeros_like(x)
+        out[int(torch.argmax(x))] = 1.0
+        return out
+    x = x / temperature
+    if top_k and top_k < x.numel():
+        kth = torch.topk(x, top_k).values[-1]
+        x = x.masked_fill(x < kth, float("-inf"))
+    probs = torch.softmax(x, dim=-1)
+    if top_p is not None and top_p < 1.0:
+        sp, order = torch.sort(probs, descending=True)
+        cum = torch.cumsum(sp, 0)
+        drop = (cum - sp) >= top_p  # keep the smallest prefix whose mass reaches top_p
+        sp = sp.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter(0, order, sp)
+        probs = probs / probs.sum()
+    return probs
+
+
+def sample(probs: torch.Tensor, generator: torch.Generator | None = None) -> int:
+    if int((probs > 0).sum()) == 1:
+        return int(torch.argmax(probs))
+    return int(torch.multinomial(probs.cpu(), 1, generator=generator).item())

@@ -1,0 +1,165 @@
+"""Pre-norm transformer blocks and stacks with sliding-window KV caches.
+
+A stack is called either over a whole sequence (no cache) or incrementally with a
+`StackCache`. The cache is a ring buffer of `capacity` slots (the attention window) for the
+local stacks and the entropy model, and grows by one entry per call step for the global stack
+(capacity None). Both paths build the same position-based mask, so they agree exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import SelfAttention, window_mask
+from .layers import RMSNorm, SwiGLU, rotary_cos_sin
+
+
+class Block(nn.Module):
+    def __init__(self, dim: int, heads: int, ffn: int, kind: str, layer_index: int, attn_dropout: float,
+                 resid_dropout: float, headwise_norm: bool, eps: float) -> None:
+        super().__init__()
+        self.attn_norm = RMSNorm(dim, eps)
+        self.attn = SelfAttention(dim, heads, kind, layer_index, attn_dropout, headwise_norm, eps)
+        self.ffn_norm = RMSNorm(dim, eps)
+        self.ffn = SwiGLU(dim, ffn, resid_dropout)
+        self.drop = nn.Dropout(resid_dropout)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor,
+                layer_cache: LayerCache | None = None, write: WriteSpec | None = None) -> torch.Tensor:
+        q, k, v = self.attn.project(self.attn_norm(x), cos, sin)
+        if layer_cache is not None:
+            k_all, v_all = layer_cache.keys_with(k, v)
+            layer_cache.store(k, v, write)
+        else:
+            k_all, v_all = k, v
+        x = x + self.drop(self.attn.attend(q, k_all, v_all, mask))
+        return x + self.ffn(self.ffn_norm(x))
+
+
+class WriteSpec:
+    """Which new entries go to which ring slots (shared by all layers of one stack step)."""
+
+    def __init__(self, src: torch.Tensor, dst: torch.Tensor | None) -> None:
+        self.src = src  # indices into the new entries
+        self.dst = dst  # ring slots (None = append)
+
+
+class LayerCache:
+    """Keys/values of one attention layer. Ring buffer when capacity is set, else grows."""
+
+    def __init__(self, capacity: int | None) -> None:
+        self.capacity = capacity
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def keys_with(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.k is None and self.capacity is not None:  # allocate the ring once, empty slots masked
+            B, H, _, d = k.shape
+            self.k = k.new_zeros(B, H, self.capacity, d)
+            self.v = v.new_zeros(B, v.shape[1], self.capacity, v.shape[3])
+        if self.k is None:
+            return k, v
+        return torch.cat([self.k, k], dim=2), torch.cat([self.v, v], dim=2)
+
+    def store(self, k: torch.Tensor, v: torch.Tensor, write: WriteSpec) -> None:
+        if self.capacity is None:
+            self.k = k if self.k is None else torch.cat([self.k, k], dim=2)
+            self.v = v if self.v is None else torch.cat([self.v, v], dim=2)
+            return
+        self.k[:, :, write.dst] = k[:, :, write.src]
+        self.v[:, :, write.dst] = v[:, :, write.src]
+
+    def nbytes(self) -> int:
+        return 0 if self.k is None else self.k.numel() * self.k.element_size() + self.v.numel() * self.v.element_size()
+
+
+class StackCache:
+    """Per-stack cache: one LayerCache per layer plus the positions/segments of the slots."""
+
+    def __init__(self, num_layers: int, capacity: int | None, device: torch.device) -> None:
+        self.capacity = capacity
+        self.layers = [LayerCache(capacity) for _ in range(num_layers)]
+        self.count = 0  # entries ever written
+        if capacity is None:
+            self.pos = torch.zeros(0, dtype=torch.long, device=device)
+            self.seg = torch.zeros(0, dtype=torch.long, device=device)
+            self.valid = torch.zeros(0, dtype=torch.bool, device=device)
+        else:
+            self.pos = torch.zeros(capacity, dtype=torch.long, device=device)
+            self.seg = torch.zeros(capacity, dtype=torch.long, device=device)
+            self.valid = torch.zeros(capacity, dtype=torch.bool, device=device)
+
+    def plan(self, n: int) -> WriteSpec:
+        """Slots for n new entries: only the last `capacity` of them are kept."""
+        dev = self.pos.device
+        if self.capacity is None:
+            return WriteSpec(torch.arange(n, device=dev), None)
+        keep = min(n, self.capacity)
+        src = torch.arange(n - keep, n, device=dev)
+        dst = (self.count + src) % self.capacity
+        return WriteSpec(src, dst)
+
+    def commit(self, write: WriteSpec, pos: torch.Tensor, seg: torch.Tensor) -> None:
+        n = pos.shape[0]
+        if self.capacity is None:
+            self.pos = torch.cat([self.pos, pos])
+            self.seg = torch.cat([self.seg, seg])
+            self.valid = torch.cat([self.valid, torch.ones(n, dtype=torch.bool, device=pos.device)])
+        else:
+            self.pos[write.dst] = pos[write.src]
+            self.seg[write.dst] = seg[write.src]
+            self.valid[write.dst] = True
+        self.count += n
+
+    def nbytes(self) -> int:
+        return sum(layer.nbytes() for layer in self.layers) + self.pos.numel() * 8 * 2 + self.valid.numel()
+
+
+class TransformerStack(nn.Module):
+    """n pre-norm blocks with rotary embeddings and a causal (optionally windowed) mask."""
+
+    def __init__(self, dim: int, heads: int, ffn: int, num_layers: int, kind: str = "standard",
+                 window: int | None = None, rope_theta: float = 10000.0, attn_dropout: float = 0.0,
+                 resid_dropout: float = 0.0, headwise_norm: bool = True, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.dim, self.window, self.rope_theta = dim, window, rope_theta
+        self.head_dim = dim // heads
+        self.layers = nn.ModuleList(
+            Block(dim, heads, ffn, kind, i + 1, attn_dropout, resid_dropout, headwise_norm, eps)
+            for i in range(num_layers)
+        )
+
+    def new_cache(self, device: torch.device) -> StackCache:
+        return StackCache(len(self.layers), self.window, device)
+
+    def rope(self, pos: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        return rotary_cos_sin(pos, self.head_dim, self.rope_theta, dtype)
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor | None = None, seg: torch.Tensor | None = None,
+                cache: StackCache | None = None) -> torch.Tensor:
+        """x: [B, S, dim]; pos: [S] absolute positions (default 0..S-1, or after the cache);
+        seg: [B, S] segment ids (attention stays inside a segment) or None."""
+        B, S, _ = x.shape
+        if pos is None:
+            start = cache.count if cache is not None else 0
+            pos = torch.arange(start, start + S, device=x.device)
+        cos, sin = self.rope(pos, x.dtype)
+        if cache is None:
+            mask = window_mask(pos, pos, self.window, seg, seg)
+            for layer in self.layers:
+                x = layer(x, cos, sin, mask)
+            return x
+        # incremental: keys = cached slots followed by the new entries
+        if B != 1 and seg is not None:
+            raise ValueError("cached stacks with segments support batch size 1 only")
+        seg1 = seg[0] if seg is not None else torch.zeros(S, dtype=torch.long, device=x.device)
+        k_pos = torch.cat([cache.pos, pos])
+        k_seg = torch.cat([cache.seg, seg1])
+        k_valid = torch.cat([cache.valid, torch.ones(S, dtype=torch.bool, device=x.device)])
+        mask = window_mask(pos, k_pos, self.window, seg1[None], k_seg[None], k_valid)
+        write = cache.plan(S)
+        for layer, lc in zip(self.layers, cache.layers):
+            x = layer(x, cos, sin, mask, lc, write)
+        cache.commit(write, pos, seg1)
+        return x
