@@ -76,9 +76,8 @@ class SelfAttention(nn.Module):
         self.dim, self.num_heads, self.kind = dim, num_heads, kind
         self.head_dim = dim // num_heads
         self.dropout = dropout
-        self.wq = nn.Linear(dim, dim, bias=False)
-        self.wk = nn.Linear(dim, dim, bias=False)
-        self.wv = nn.Linear(dim, dim, bias=False)
+        # fused q/k/v projection: one matmul per step matters for byte-by-byte generation
+        self.wqkv = nn.Linear(dim, 3 * dim, bias=False)
         self.wo = nn.Linear(dim, dim, bias=False)
         if kind == "differential":
             d = self.head_dim
@@ -95,12 +94,13 @@ class SelfAttention(nn.Module):
     def project(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
         B, S, _ = x.shape
         d = self.head_dim
-        q = self.wq(x).view(B, S, self.num_heads, d).transpose(1, 2)
-        k = self.wk(x).view(B, S, self.num_heads, d).transpose(1, 2)
+        q, k, v = self.wqkv(x).split(self.dim, dim=-1)
+        q = q.view(B, S, self.num_heads, d).transpose(1, 2)
+        k = k.view(B, S, self.num_heads, d).transpose(1, 2)
         if self.kind == "standard":
-            v = self.wv(x).view(B, S, self.num_heads, d).transpose(1, 2)
+            v = v.view(B, S, self.num_heads, d).transpose(1, 2)
         else:
-            v = self.wv(x).view(B, S, self.num_heads // 2, 2 * d).transpose(1, 2)
+            v = v.view(B, S, self.num_heads // 2, 2 * d).transpose(1, 2)
         return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v
 
     def lambda_value(self) -> torch.Tensor:
@@ -108,18 +108,21 @@ class SelfAttention(nn.Module):
         l2 = torch.exp(torch.dot(self.lambda_q2.float(), self.lambda_k2.float()))
         return l1 - l2 + self.lambda_init
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """q: [B, H, Sq, d], k: [B, H, Sk, d], mask: [B|1, 1, Sq, Sk] -> [B, Sq, dim]."""
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """q: [B, H, Sq, d], k: [B, H, Sk, d], mask: [B|1, 1, Sq, Sk] -> [B, Sq, dim].
+
+        mask None means plain causal attention over aligned q/k (SDPA's fast path)."""
         B, _, Sq, _ = q.shape
         p = self.dropout if self.training else 0.0
+        causal = mask is None
         if self.kind == "standard":
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
         else:
             # heads come in pairs (2h, 2h+1) -> maps 1 and 2 of differential head h
             q1, q2 = q[:, 0::2], q[:, 1::2]
             k1, k2 = k[:, 0::2], k[:, 1::2]
-            a1 = F.scaled_dot_product_attention(q1, k1, v, attn_mask=mask, dropout_p=p)
-            a2 = F.scaled_dot_product_attention(q2, k2, v, attn_mask=mask, dropout_p=p)
+            a1 = F.scaled_dot_product_attention(q1, k1, v, attn_mask=mask, dropout_p=p, is_causal=causal)
+            a2 = F.scaled_dot_product_attention(q2, k2, v, attn_mask=mask, dropout_p=p, is_causal=causal)
             lam = self.lambda_value().to(a1.dtype)
             out = a1 - lam * a2  # [B, H/2, Sq, 2d]
             if self.headwise_norm is not None:

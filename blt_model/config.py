@@ -252,7 +252,7 @@ class BLTConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # a few million parameters: trains on a 2-core CPU in about an hour, checkpoint < 25 MB
-    "tiny": dict(),
+    "tiny": dict(window_size=512, entropy_context_size=512, max_position_embeddings=1024),
     "small": dict(
         hidden_size=256, intermediate_size=768, num_heads=4, encoder_layers=1, decoder_layers=3,
         window_size=512, global_layers=6, global_hidden_size=512, global_intermediate_size=1536,

@@ -23,7 +23,7 @@ from .config import PatchingConfig
 from .entropy_model import NEWLINE_ID, entropy_of_logits
 from .ids import BOS_ID, EOS_ID, OFFSET, encode
 from .model import BLT
-from .patching import OnlinePatcher, patch_starts, starts_to_patch_ids
+from .patching import OnlinePatcher, patch_starts
 from .sampling import sample, sampling_distribution
 
 
@@ -62,6 +62,8 @@ class IncrementalState:
         self.patch_states: list[torch.Tensor] = []  # byte states of the open patch, [D] each
         self.completed = 0  # number of completed (pooled, global-stepped) patches
         self.latents: list[torch.Tensor] = []  # last M latents [Dg]
+        self.mem: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # decoder k/v of those latents
+        self.mem_first = 0  # patch index of the first latent in `mem`
         self.next_start = True  # does the next position start a patch
         self.last_entropy = float("nan")
         self.max_n = model.encoder.hash_embed.max_n
@@ -130,10 +132,16 @@ class IncrementalState:
             if next_starts[i]:
                 done += 1
             read.append(done - 1)
-        mem = m.decoder.memory_kv(torch.stack(keep)[None])
+        if done_states or self.mem is None:  # the decoder's k/v change only when a patch completes
+            mem = m.decoder.memory_kv(torch.stack(keep)[None])
+        else:
+            mem = self.mem
         key_patch = torch.arange(first_kept, self.completed, device=dev).repeat_interleave(m.decoder.k)
         logits = m.decoder(h_new[None], torch.tensor([read], device=dev), mem, key_patch, cache=self.dec_cache)[0]
         self.latents = self.latents[-M:]
+        if done_states or self.mem is None:
+            n_keep = len(self.latents) * m.decoder.k  # keep only the last M patches' keys
+            self.mem = [(k[:, :, -n_keep:], v[:, :, -n_keep:]) for k, v in mem]
         self.last_entropy = H[-1]
         return logits, H, next_starts
 

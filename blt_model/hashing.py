@@ -29,6 +29,9 @@ def ngram_hash(ids: torch.Tensor, n: int, prime: int, buckets: int) -> torch.Ten
     return torch.remainder(h, buckets)
 
 
+_MOD = 2**64
+
+
 class HashNgramEmbedding(nn.Module):
     """Sum of hashed n-gram embeddings for n in `sizes` and `num_functions` hash functions.
 
@@ -53,6 +56,25 @@ class HashNgramEmbedding(nn.Module):
                 out.append(ngram_hash(ids, n, HASH_PRIMES[f], self.buckets) + i * self.buckets)
                 i += 1
         return torch.stack(out, dim=-1)
+
+    def last_bucket_ids(self, recent: list[int]) -> list[int]:
+        """Rows for the n-grams ending at the last of `recent` ids (at least max_n - 1 ids
+        before it, or the start of the sequence). Plain integer arithmetic modulo 2**64 gives
+        the same wrap-around as the int64 tensor path, without a dozen tensor ops per byte."""
+        out, i = [], 0
+        for f in range(self.num_functions):
+            prime = HASH_PRIMES[f]
+            for n in self.sizes:
+                window = recent[-n:]
+                window = [0] * (n - len(window)) + window  # pad before the start with id 0
+                h = 0
+                for j, tok in enumerate(window):
+                    h = (h + tok * pow(prime, j, _MOD)) % _MOD
+                if h >= _MOD // 2:  # back to signed int64
+                    h -= _MOD
+                out.append(h % self.buckets + i * self.buckets)
+                i += 1
+        return out
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids: [B, T] -> [B, T, dim] (sum over all tables)."""

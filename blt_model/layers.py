@@ -16,9 +16,10 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim)) if affine else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # compute in float32 for stability under bf16/fp16
-        y = x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + self.eps)
-        y = y.to(x.dtype)
+        if x.dtype == torch.float32:
+            return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+        # half precision: normalise in float32 for stability
+        y = F.rms_norm(x.float(), (x.shape[-1],), None, self.eps).to(x.dtype)
         return y * self.weight if self.weight is not None else y
 
 
@@ -47,14 +48,15 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 
 
 class SwiGLU(nn.Module):
-    """Gated feed-forward: w2(silu(w1 x) * w3 x)."""
+    """Gated feed-forward: w2(silu(w1 x) * w3 x), with w1 and w3 fused into one matrix w13."""
 
     def __init__(self, dim: int, hidden: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.w1 = nn.Linear(dim, hidden, bias=False)
-        self.w3 = nn.Linear(dim, hidden, bias=False)
+        self.hidden = hidden
+        self.w13 = nn.Linear(dim, 2 * hidden, bias=False)
         self.w2 = nn.Linear(hidden, dim, bias=False)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+        gate, up = self.w13(x).split(self.hidden, dim=-1)
+        return self.dropout(self.w2(F.silu(gate) * up))

@@ -66,7 +66,8 @@ class LocalDecoder(nn.Module):
             pos = torch.arange(start, start + S, device=h.device)
         cos, sin = stack.rope(pos, h.dtype)
         if cache is None:
-            self_mask = window_mask(pos, pos, stack.window)
+            plain = stack.window is None or S <= stack.window
+            self_mask = None if plain else window_mask(pos, pos, stack.window)
             write = None
             layer_caches = [None] * len(stack.layers)
         else:

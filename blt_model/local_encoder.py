@@ -36,6 +36,11 @@ class LocalEncoder(nn.Module):
 
     def embed_ids(self, ids: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """ids: [B, S] -> [B, S, D]. `context` holds up to max_n - 1 ids before `ids` (cached steps)."""
+        if ids.shape[0] == 1 and ids.shape[1] == 1 and context is not None:
+            # one cached step: hash the n-grams ending here with integer arithmetic
+            recent = context[0].tolist() + ids[0].tolist()
+            rows = torch.tensor(self.hash_embed.last_bucket_ids(recent), device=ids.device)
+            return self.embed(ids) + self.hash_embed.table(rows).sum(0)
         if context is not None and context.shape[1] > 0:
             full = torch.cat([context, ids], dim=1)
             return self.embed(ids) + self.hash_embed(full)[:, context.shape[1]:]

@@ -9,6 +9,7 @@ only ids at positions < s (the online rule).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .config import PatchingConfig
@@ -27,6 +28,13 @@ def space_like(ids: torch.Tensor) -> torch.Tensor:
     lower = (b >= 97) & (b <= 122)
     high = b >= 128
     return ~is_byte | ~(digit | upper | lower | high)
+
+
+def _space_like_id(token_id: int) -> bool:
+    b = int(token_id) - OFFSET
+    if b < 0:
+        return True
+    return not (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122 or b >= 128)
 
 
 def candidate_starts(ids: torch.Tensor, entropies: torch.Tensor | None, cfg: PatchingConfig) -> torch.Tensor:
@@ -146,6 +154,9 @@ class OnlinePatcher:
 
     def __init__(self, cfg: PatchingConfig) -> None:
         self.cfg = cfg
+        # compare in float32, as the batched rule does on float32 entropies
+        self.theta = np.float32(cfg.entropy_threshold)
+        self.theta_r = np.float32(cfg.monotonic_threshold)
         self.t = -1
         self.length = 0  # length of the current patch (positions already in it)
         self.prev_h: float | None = None
@@ -159,16 +170,16 @@ class OnlinePatcher:
         if t == 0:
             self.patch_index = 0
             self.length = 1
-        sp = bool(space_like(torch.tensor([token_id]))[0])
+        sp = _space_like_id(token_id)
         s = t + 1  # the position being decided
         if s == 1:
             start = True
         else:
             if cfg.scheme == "entropy":
                 if cfg.use_monotonic:
-                    cand = entropy - self.prev_h > cfg.monotonic_threshold
+                    cand = bool(np.float32(entropy) - np.float32(self.prev_h) > self.theta_r)
                 else:
-                    cand = entropy > cfg.entropy_threshold
+                    cand = bool(np.float32(entropy) > self.theta)
             elif cfg.scheme == "fixed":
                 cand = (s - 1) % cfg.stride == 0
             else:

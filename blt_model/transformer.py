@@ -125,6 +125,7 @@ class TransformerStack(nn.Module):
         super().__init__()
         self.dim, self.window, self.rope_theta = dim, window, rope_theta
         self.head_dim = dim // heads
+        self._rope_table: tuple[torch.Tensor, torch.Tensor] | None = None
         self.layers = nn.ModuleList(
             Block(dim, heads, ffn, kind, i + 1, attn_dropout, resid_dropout, headwise_norm, eps)
             for i in range(num_layers)
@@ -134,7 +135,15 @@ class TransformerStack(nn.Module):
         return StackCache(len(self.layers), self.window, device)
 
     def rope(self, pos: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        return rotary_cos_sin(pos, self.head_dim, self.rope_theta, dtype)
+        """cos/sin for positions, from a table grown on demand (a lookup per step instead of
+        recomputing the frequencies)."""
+        need = int(pos.max().item()) + 1 if pos.numel() else 1
+        tab = self._rope_table
+        if tab is None or tab[0].shape[0] < need or tab[0].dtype != dtype or tab[0].device != pos.device:
+            n = max(need, 2 * (tab[0].shape[0] if tab is not None else 0), 512)
+            self._rope_table = rotary_cos_sin(torch.arange(n, device=pos.device), self.head_dim, self.rope_theta, dtype)
+            tab = self._rope_table
+        return tab[0][pos], tab[1][pos]
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor | None = None, seg: torch.Tensor | None = None,
                 cache: StackCache | None = None) -> torch.Tensor:
@@ -146,7 +155,9 @@ class TransformerStack(nn.Module):
             pos = torch.arange(start, start + S, device=x.device)
         cos, sin = self.rope(pos, x.dtype)
         if cache is None:
-            mask = window_mask(pos, pos, self.window, seg, seg)
+            # the window never bites and no segments: plain causal attention (SDPA fast path)
+            plain = seg is None and (self.window is None or S <= self.window)
+            mask = None if plain else window_mask(pos, pos, self.window, seg, seg)
             for layer in self.layers:
                 x = layer(x, cos, sin, mask)
             return x

@@ -1,0 +1,312 @@
+"""The one module of blt_chat that talks to blt_model: loading, devices, generation, inspection.
+
+Everything here is plain Python (no Textual). Generation and analysis take `self.lock`, because
+an exclusive worker restart can leave the previous thread running for a moment, and they enter
+`torch.inference_mode()` in the calling thread (grad mode is thread-local).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+import blt_model
+from blt_model import BLT, BLTConfig, PatchingConfig, patch_starts
+from blt_model.ids import encode
+from blt_model.shipped import shipped_model_path
+
+from .settings import Settings
+
+RANDOM_LABEL = "random weights (untrained)"
+DEFAULT_MODEL_NAME = "blt-tiny"
+INSPECT_MAX_BYTES = 64 * 1024
+_CHUNK = 2048
+
+
+class ModelLoadError(Exception):
+    """A model could not be loaded; the message is fit to show the user."""
+
+
+
+
+def is_model_dir(path: Path) -> bool:
+    try:
+        return path.is_dir() and (path / "config.json").is_file()
+    except OSError:
+        return False
+
+
+def find_shipped_model() -> Path | None:
+    """The trained model shipped with the package (assets/models/blt-tiny), if installed."""
+    return shipped_model_path(DEFAULT_MODEL_NAME)
+
+
+def resolve_device(preference: str) -> tuple[str, str | None]:
+    """'auto'|'cpu'|'cuda'|'mps' -> (device, note). The note explains a fallback."""
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if preference == "auto":
+        return ("cuda" if cuda else "mps" if mps else "cpu"), None
+    if preference == "cuda" and not cuda:
+        return "cpu", "CUDA is not available here; using the CPU"
+    if preference == "mps" and not mps:
+        return "cpu", "MPS is not available here; using the CPU"
+    if preference not in ("cpu", "cuda", "mps"):
+        return "cpu", f"unknown device {preference!r}; using the CPU"
+    return preference, None
+
+
+def limit_cpu_threads() -> None:
+    """Leave one core to the UI: torch's intra-op threads otherwise starve the event loop
+    (measured: 4x slower generation with 2 threads on 2 cores). OMP_NUM_THREADS wins if set."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return
+    want = max(1, (os.cpu_count() or 2) - 1)
+    if torch.get_num_threads() > want:
+        torch.set_num_threads(want)
+
+
+def tiny_random_config() -> BLTConfig:
+    return BLTConfig.preset("tiny")
+
+
+def format_params(n: int) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:.2f}B"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f}k"
+    return str(n)
+
+
+# ---------------------------------------------------------------- inspection results
+@dataclass
+class Analysis:
+    """Entropies of a text, computed once; re-patched many times."""
+
+    data: bytes
+    ids: torch.Tensor  # Long[1, T] (BOS + bytes), CPU
+    entropies: torch.Tensor  # Float[1, T], CPU; entropies[0, t] is H_t (predicts position t+1)
+    truncated: bool = False
+
+    @property
+    def byte_entropies(self) -> list[float]:
+        """For each byte (position s = i + 1) the entropy that decided its patch start: H_{s-1}."""
+        return self.entropies[0, : len(self.data)].tolist()
+
+
+@dataclass
+class Patching:
+    starts: list[bool]  # per byte
+    patch_of: list[int]  # per byte (patch 0 is BOS, so bytes start at patch 1)
+    entropies: list[float]  # per byte (deciding entropy)
+    patches: list[dict] = field(default_factory=list)  # index, start, length, mean_entropy
+    config: PatchingConfig | None = None
+
+    @property
+    def n_patches(self) -> int:
+        return len(self.patches)
+
+    @property
+    def mean_patch_size(self) -> float:
+        return len(self.starts) / len(self.patches) if self.patches else 0.0
+
+
+# ---------------------------------------------------------------- the service
+class ModelService:
+    def __init__(self, model: BLT, *, name: str, path: Path | None, device: str,
+                 random_weights: bool = False, note: str | None = None) -> None:
+        self.model = model
+        self.name = name
+        self.path = path
+        self.device = device
+        self.random_weights = random_weights
+        self.note = note
+        self.lock = threading.Lock()
+        self.params = model.num_parameters()
+        if device == "cpu":
+            limit_cpu_threads()
+
+    # ---------------------------------------------------------- construction
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> ModelService:
+        path = Path(path).expanduser()
+        dev, note = resolve_device(device)
+        if not path.exists():
+            raise ModelLoadError(f"{path}: no such directory")
+        if not path.is_dir():
+            raise ModelLoadError(f"{path}: not a directory (choose the folder holding config.json)")
+        try:
+            model = blt_model.load_model(path, device=dev)
+        except blt_model.CheckpointError as e:
+            raise ModelLoadError(str(e)) from None
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise ModelLoadError(f"{path}: {type(e).__name__}: {e}") from None
+        model.eval()
+        return cls(model, name=path.name or str(path), path=path.resolve(), device=dev, note=note)
+
+    @classmethod
+    def random(cls, config: BLTConfig | None = None, device: str = "auto", seed: int = 0) -> ModelService:
+        dev, note = resolve_device(device)
+        gen_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            model = BLT(config or tiny_random_config())
+        finally:
+            torch.random.set_rng_state(gen_state)
+        model.to(dev).eval()
+        return cls(model, name=RANDOM_LABEL, path=None, device=dev, random_weights=True, note=note)
+
+    @classmethod
+    def startup(cls, model_dir: str | None, settings: Settings) -> tuple[ModelService, list[str]]:
+        """The model to open at start: the argument, else the shipped model, else the last one
+        used, else a random tiny model. Returns the service and messages for the user."""
+        notes: list[str] = []
+        candidates: list[Path] = []
+        if model_dir:
+            candidates.append(Path(model_dir))
+        else:
+            shipped = find_shipped_model()
+            if shipped is not None:
+                candidates.append(shipped)
+            if settings.last_model:
+                candidates.append(Path(settings.last_model))
+        for p in candidates:
+            try:
+                svc = cls.load(p, settings.device)
+            except ModelLoadError as e:
+                notes.append(f"Could not load {p}: {e}")
+                continue
+            if svc.note:
+                notes.append(svc.note)
+            return svc, notes
+        svc = cls.random(device=settings.device)
+        if svc.note:
+            notes.append(svc.note)
+        notes.append("No trained model found: using a tiny model with random weights (untrained); "
+                      "its output is noise. Open a model with F3.")
+        return svc, notes
+
+    # ---------------------------------------------------------- facts
+    @property
+    def config(self) -> BLTConfig:
+        return self.model.config
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    @property
+    def params_text(self) -> str:
+        return format_params(self.params)
+
+    def move_to(self, device: str) -> str | None:
+        dev, note = resolve_device(device)
+        with self.lock:
+            self.model.to(dev)
+            self.device = dev
+        return note
+
+    def patch_config(self, s: Settings) -> PatchingConfig:
+        """The model's default patching with the user's overrides applied."""
+        cfg = self.config.default_patching()
+        changes: dict = {}
+        if s.scheme == "entropy":
+            changes.update(scheme="entropy", use_monotonic=False)
+        elif s.scheme == "monotonic":
+            changes.update(scheme="entropy", use_monotonic=True)
+        elif s.scheme in ("fixed", "space"):
+            changes.update(scheme=s.scheme)
+        if s.threshold is not None:
+            changes["entropy_threshold"] = float(s.threshold)
+        if s.monotonic_threshold is not None:
+            changes["monotonic_threshold"] = float(s.monotonic_threshold)
+        if s.stride is not None:
+            changes["stride"] = int(s.stride)
+        if s.min_patch_size is not None:
+            changes["min_patch_size"] = int(s.min_patch_size)
+        if s.max_patch_size is not None:
+            changes["max_patch_size"] = None if s.max_patch_size == 0 else int(s.max_patch_size)
+        if changes:
+            mn = changes.get("min_patch_size", cfg.min_patch_size)
+            mx = changes.get("max_patch_size", cfg.max_patch_size)
+            if mx is not None and mx < mn:
+                changes["max_patch_size"] = mn
+            cfg = cfg.replace(**changes)
+        return cfg
+
+    # ---------------------------------------------------------- generation
+    def generate(self, prompt: bytes, settings: Settings, stop_event: threading.Event | None = None,
+                 patch_config: PatchingConfig | None = None) -> Iterator:
+        """Yield blt_model ByteEvents for a new answer. Call from the worker thread."""
+        from blt_model.generation import generate_stream
+
+        cfg = patch_config or self.patch_config(settings)
+        with self.lock, torch.inference_mode():
+            yield from generate_stream(
+                self.model, prompt,
+                max_new_bytes=settings.max_new_bytes,
+                temperature=settings.temperature,
+                top_k=settings.top_k,
+                top_p=settings.top_p,
+                repetition_penalty=settings.repetition_penalty,
+                patch_config=cfg,
+                seed=settings.seed,
+                stop_event=stop_event,
+            )
+
+    # ---------------------------------------------------------- inspection
+    def analyze(self, data: bytes) -> Analysis:
+        """Entropies for `data` (computed once, in windows the size of the entropy context)."""
+        truncated = len(data) > INSPECT_MAX_BYTES
+        data = data[:INSPECT_MAX_BYTES]
+        ids = torch.tensor([encode(data)], dtype=torch.long)
+        reset = self.config.default_patching().reset_context
+        ctx = self.config.entropy_context_size
+        T = ids.shape[1]
+        out = torch.empty(1, T, dtype=torch.float32)
+        with self.lock, torch.inference_mode():
+            em = self.model.entropy_model
+            dev = next(self.model.parameters()).device
+            pos = 0
+            while pos < T:
+                end = min(T, pos + _CHUNK)
+                lo = max(0, pos - ctx)
+                chunk = ids[:, lo:end].to(dev)
+                h = em.entropies(chunk, reset_context=reset).float().cpu()
+                out[:, pos:end] = h[:, pos - lo:]
+                pos = end
+        return Analysis(data=data, ids=ids, entropies=out, truncated=truncated)
+
+    @staticmethod
+    def repatch(analysis: Analysis, cfg: PatchingConfig) -> Patching:
+        """Patch starts for an analysed text under `cfg`, reusing its entropies."""
+        n = len(analysis.data)
+        starts_t = patch_starts(analysis.ids, analysis.entropies if cfg.needs_entropies else None, cfg)
+        starts = starts_t[0, 1:n + 1].tolist()
+        ents = analysis.byte_entropies
+        patch_of: list[int] = []
+        patches: list[dict] = []
+        p = 0
+        for i, st in enumerate(starts):
+            if st or not patches:
+                p += 1
+                patches.append({"index": p, "start": i, "length": 0, "_sum": 0.0, "_n": 0})
+            patch_of.append(p)
+            rec = patches[-1]
+            rec["length"] += 1
+            h = ents[i]
+            if math.isfinite(h):
+                rec["_sum"] += h
+                rec["_n"] += 1
+        for rec in patches:
+            rec["mean_entropy"] = rec.pop("_sum") / rec["_n"] if rec["_n"] else float("nan")
+            rec.pop("_n")
+        return Patching(starts=starts, patch_of=patch_of, entropies=ents, patches=patches, config=cfg)

@@ -1,0 +1,447 @@
+"""`blt`: train, evaluate, generate with and inspect Byte Latent Transformer models.
+
+    blt train --data corpus.txt --out runs/mine --max-minutes 30
+    blt eval --model runs/mine/best valid.txt
+    blt generate --model runs/mine/best "To be, or not" --show-patches
+    blt info --preset small
+
+Errors are reported as one line and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_parser", "default_model_path", "main"]
+
+def default_model_path() -> Path | None:
+    """The model shipped with the package (assets/models/blt-tiny), or None if absent."""
+    from .shipped import shipped_model_path
+
+    return shipped_model_path()
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _device(name: str | None):
+    import torch
+
+    if name is None or name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device: unknown device {name!r} (use cpu, cuda, cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+    return dev
+
+
+def _read_json(path: str) -> Any:
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON ({e})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{p}: not a UTF-8 text file") from None
+
+
+def _load_configs(path: str | None, preset: str | None):
+    """--config FILE (a BLTConfig object, or {"model": {...}, "training": {...}}) and/or --preset."""
+    from .config import BLTConfig
+
+    model_cfg = BLTConfig.preset(preset) if preset else None
+    training: dict[str, Any] = {}
+    if path:
+        raw = _read_json(path)
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a JSON object")
+        if "model" in raw or "training" in raw:
+            extra = sorted(set(raw) - {"model", "training"})
+            if extra:
+                raise ValueError(f"{path}: unknown section {extra[0]!r} (sections: model, training)")
+            if "model" in raw:
+                base = model_cfg.to_dict() if model_cfg else {}
+                try:
+                    model_cfg = BLTConfig.from_dict({**base, **raw["model"]})
+                except TypeError as e:
+                    raise ValueError(f"{path}: {e}") from None
+            training = dict(raw.get("training") or {})
+        else:
+            base = model_cfg.to_dict() if model_cfg else {}
+            model_cfg = BLTConfig.from_dict({**base, **raw})
+    return model_cfg, training
+
+
+def _load(model_dir: str | None, device, *, allow_random: bool, seed: int | None = None):
+    """(model, label). Without --model: the shipped model, else (if allowed) random weights."""
+    import torch
+
+    from .checkpoint import load_model
+    from .config import BLTConfig
+    from .model import BLT
+
+    path = Path(model_dir) if model_dir else default_model_path()
+    if path is not None:
+        return load_model(path, device=device), str(path)
+    if not allow_random:
+        raise ValueError("no model given and no shipped model installed; pass --model DIR")
+    torch.manual_seed(0 if seed is None else seed)
+    # an untrained entropy model puts a patch at every byte; word patches show the idea better
+    model = BLT(BLTConfig.preset("tiny").replace(patching_scheme="space")).to(device).eval()
+    return model, "RANDOM-WEIGHT tiny model (untrained)"
+
+
+# --- train ---------------------------------------------------------------------------------------
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .training import TrainingConfig, train
+
+    model_cfg, training = _load_configs(args.config, args.preset)
+    overrides = {
+        "max_steps": args.max_steps, "max_minutes": args.max_minutes, "seed": args.seed,
+        "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size,
+        "max_sequence_length": args.seq_len, "gradient_accumulation_steps": args.grad_accum,
+        "learning_rate": args.lr, "num_epochs": args.epochs, "eval_interval": args.eval_interval,
+        "patience": args.patience, "warmup_steps": args.warmup_steps,
+        "min_text_length": args.min_text_length, "entropy_max_steps": args.entropy_steps,
+        "precision": args.precision,
+    }
+    training.update({k: v for k, v in overrides.items() if v is not None})
+    if args.allow_binary:
+        training["allow_binary"] = True
+    if args.compile:
+        training["compile"] = True
+    if args.no_progress:
+        training["progress"] = False
+    cfg = TrainingConfig.from_dict(training)
+    if model_cfg is not None and args.target_patch_size is not None:
+        model_cfg = model_cfg.replace(target_mean_patch_size=args.target_patch_size)
+    elif args.target_patch_size is not None:
+        from .config import BLTConfig
+
+        model_cfg = BLTConfig.preset("tiny").replace(target_mean_patch_size=args.target_patch_size)
+    result = train(args.data, args.valid, out_dir=args.out, model_config=model_cfg, training=cfg,
+                   entropy_model=args.entropy_model, device=args.device, resume=args.resume)
+    from .training import world_info
+
+    if world_info()[0] == 0:
+        con = _console()
+        loss = result.best_val_loss
+        if math.isfinite(loss):
+            con.print(f"best validation: {loss:.4f} nats/byte = {loss / math.log(2):.4f} bits/byte")
+        con.print(f"best model: {result.out_dir / 'best'}   last model: {result.out_dir / 'last'}")
+    return 0
+
+
+# --- eval ----------------------------------------------------------------------------------------
+
+def _read_eval_file(path: str) -> bytes:
+    from .data import DataError
+
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file")
+    if p.is_dir():
+        raise DataError(f"{p}: is a directory; give files")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise DataError(f"{p}: cannot read ({e.strerror or e})") from None
+    if not data:
+        raise DataError(f"{p}: the file is empty")
+    return data
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation import compressor_bits_per_byte, compute_bits_per_byte
+    from .report import print_compression_table
+
+    files = {f: _read_eval_file(f) for f in args.files}  # check every file before the slow part
+    reference = _read_eval_file(args.reference) if args.reference else None
+    device = _device(args.device)
+    model, label = _load(args.model, device, allow_random=False)
+    results, rows = [], []
+    for name, data in files.items():
+        metrics = compute_bits_per_byte(model, data, batch_size=args.batch_size, window=args.window,
+                                        device=device)
+        base = compressor_bits_per_byte(data)
+        entry: dict[str, Any] = {"file": name, "bytes": len(data), "bits_per_byte": metrics["bits_per_byte"],
+                                 "metrics": metrics, "compressors": base}
+        row = {"file": name, "bytes": len(data), "model": metrics["bits_per_byte"], **base}
+        if reference is not None:
+            given = compressor_bits_per_byte(data, reference)
+            entry["compressors_given_reference"] = given
+            row.update({f"{k}+ref": v for k, v in given.items()})
+        results.append(entry)
+        rows.append(row)
+    if args.json:
+        print(json.dumps({"model": label, "results": results}, indent=2))
+    else:
+        print_compression_table(rows, title=f"Bits per byte, lower is better (model: {label})", console=_console())
+    return 0
+
+
+# --- generate ------------------------------------------------------------------------------------
+
+_MAX_ENTROPY = math.log(256)
+
+
+def _entropy_colour(h: float) -> str:
+    """Blue (predictable) -> yellow -> red (surprising)."""
+    if not math.isfinite(h):
+        return "grey62"
+    x = max(0.0, min(1.0, h / _MAX_ENTROPY * 1.6))
+    if x < 0.5:
+        t = x / 0.5
+        r, g, b = int(80 + 175 * t), int(140 + 100 * t), int(255 - 215 * t)
+    else:
+        t = (x - 0.5) / 0.5
+        r, g, b = 255, int(240 - 190 * t), int(40 - 10 * t)
+    return f"rgb({r},{g},{b})"
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .generation import generate_stream
+
+    device = _device(args.device)
+    model, label = _load(args.model, device, allow_random=True, seed=args.seed)
+    err = _console(stderr=True)
+    if args.model is None and default_model_path() is None:
+        err.print("[bold yellow]warning:[/] no trained model installed; using a tiny model with RANDOM "
+                  "weights, so the output is noise. Train one with `blt train` and pass --model DIR.")
+    prompt = args.prompt
+    events = generate_stream(model, prompt, max_new_bytes=args.max_bytes, temperature=args.temperature,
+                             top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
+                             seed=args.seed, report_prompt=args.show_patches)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    if not args.show_patches:
+        out = sys.stdout
+        out.write(prompt)
+        out.flush()
+        for ev in events:
+            if ev.byte is None:
+                break
+            text = decoder.decode(bytes([ev.byte]))
+            if text:
+                out.write(text)
+                out.flush()
+        out.write(decoder.decode(b"", final=True) + "\n")
+        out.flush()
+        return 0
+
+    from rich.text import Text
+
+    con = _console()
+    pending_start, pending_h = False, math.nan
+    patches, n_bytes = 0, 0
+    for ev in events:
+        if ev.byte is None:
+            break
+        n_bytes += 1
+        patches += int(ev.patch_start)
+        if not pending_start and (ev.patch_start or math.isnan(pending_h)):
+            pending_h = ev.entropy
+        pending_start = pending_start or ev.patch_start
+        text = decoder.decode(bytes([ev.byte]))
+        if not text:
+            continue  # inside a multi-byte character: style it by its first byte
+        style = _entropy_colour(pending_h)
+        bg = " on grey19" if ev.patch_index % 2 else " on grey30"
+        piece = Text()
+        if pending_start and text not in ("\n",):
+            piece.append(text[0], style=style + " bold underline" + bg)
+            piece.append(text[1:], style=style + bg)
+        else:
+            piece.append(text, style=style + bg)
+        con.print(piece, end="", soft_wrap=True)
+        pending_start, pending_h = False, math.nan
+    con.print(decoder.decode(b"", final=True))
+    mean = n_bytes / patches if patches else float("nan")
+    err.print(f"[dim]{label}: colour = next-byte entropy (blue low, red high); underlined = first byte "
+              f"of a patch; patches alternate shading. {n_bytes} bytes, {patches} patches, "
+              f"mean patch size {mean:.2f}[/]")
+    return 0
+
+
+# --- info ----------------------------------------------------------------------------------------
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import torch
+    from rich.table import Table
+
+    from .model import BLT
+
+    if args.model:
+        model, label = _load(args.model, torch.device("cpu"), allow_random=False)
+    elif args.preset or args.config:
+        cfg, _ = _load_configs(args.config, args.preset)
+        model, label = BLT(cfg), (f"preset {args.preset}" if args.preset else str(args.config))
+    else:
+        path = default_model_path()
+        if path is None:
+            from .config import BLTConfig
+
+            model, label = BLT(BLTConfig.preset("tiny")), "preset tiny (no shipped model installed)"
+        else:
+            model, label = _load(str(path), torch.device("cpu"), allow_random=False)
+    cfg = model.config
+    patch = args.patch_size or cfg.target_mean_patch_size
+    breakdown = model.parameter_breakdown()
+    flops = model.flops_per_byte(patch)
+    info = {"model": label, "config": cfg.to_dict(), "parameters": breakdown,
+            "parameters_without_embeddings": model.num_parameters(include_embeddings=False),
+            "mean_patch_size": patch, "flops_per_byte": flops,
+            "entropy_threshold": cfg.entropy_threshold}
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    con = _console()
+    t = Table(title=f"Config: {label}", header_style="bold")
+    for _ in range(2):
+        t.add_column("Field")
+        t.add_column("Value", justify="right")
+    items = sorted(cfg.to_dict().items())
+    half = (len(items) + 1) // 2
+    for i in range(half):
+        left = items[i]
+        right = items[half + i] if half + i < len(items) else ("", "")
+        t.add_row(left[0], str(left[1]), right[0], str(right[1]))
+    con.print(t)
+    p = Table(title="Parameters", header_style="bold")
+    p.add_column("Component")
+    p.add_column("Parameters", justify="right")
+    for k, v in breakdown.items():
+        p.add_row(k.replace("_", " "), f"{v:,}")
+    p.add_row("total without embeddings", f"{info['parameters_without_embeddings']:,}")
+    con.print(p)
+    thr = "not calibrated" if cfg.entropy_threshold is None else f"{cfg.entropy_threshold:.4f} nats"
+    con.print(f"FLOPs per byte at mean patch size {patch:g}: {flops:,.0f} ({flops / 1e6:.2f} MFLOP); "
+              f"entropy threshold: {thr}")
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from .config import PRESETS
+
+    parser = argparse.ArgumentParser(prog="blt", description="Byte Latent Transformer: train, evaluate, "
+                                     "generate and inspect byte-level models (no tokenizer).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    t = sub.add_parser("train", help="train a model on text files (entropy model, then the BLT)",
+                       description="Train the entropy model, calibrate the patching threshold, then train "
+                       "the BLT. Works on one process or under `torchrun --nproc-per-node N`.")
+    t.add_argument("--data", nargs="+", required=True, metavar="PATH",
+                   help="text files, directories, globs, .jsonl files (field 'text') or hf:NAME?split=train")
+    t.add_argument("--valid", nargs="+", metavar="PATH",
+                   help="validation data (default: the last 5%% of every training document)")
+    t.add_argument("--preset", choices=list(PRESETS), help="model size preset (default: tiny)")
+    t.add_argument("--config", metavar="FILE",
+                   help="JSON model config, or {\"model\": {...}, \"training\": {...}}; overrides --preset")
+    t.add_argument("--out", required=True, metavar="DIR", help="run directory (best/ and last/ models land here)")
+    t.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
+    t.add_argument("--max-minutes", type=float, metavar="M", help="stop after M minutes of training")
+    t.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last state")
+    t.add_argument("--seed", type=int, help="random seed (default 0)")
+    t.add_argument("--batch-size", type=int, metavar="B", help="sequences per step and process")
+    t.add_argument("--eval-batch-size", type=int, metavar="B")
+    t.add_argument("--seq-len", type=int, metavar="L", help="ids per training sequence (BOS + L-1 bytes)")
+    t.add_argument("--grad-accum", type=int, metavar="K", help="gradient accumulation steps")
+    t.add_argument("--lr", type=float, help="peak learning rate")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--warmup-steps", type=int)
+    t.add_argument("--eval-interval", type=int, metavar="N", help="evaluate and save every N steps")
+    t.add_argument("--patience", type=int, help="evaluations without improvement before stopping (0: never)")
+    t.add_argument("--min-text-length", type=int, metavar="N", help="skip documents shorter than N bytes")
+    t.add_argument("--entropy-steps", type=int, metavar="N",
+                   help="steps for the entropy model (default: a quarter of --max-steps)")
+    t.add_argument("--entropy-model", metavar="DIR", help="reuse the entropy model of this model directory")
+    t.add_argument("--target-patch-size", type=float, metavar="S", help="mean patch size to calibrate for")
+    t.add_argument("--precision", choices=["auto", "bf16", "fp32"])
+    t.add_argument("--allow-binary", action="store_true", help="train on binary files too (as bytes)")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar or tables")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("eval", help="bits per byte of files, next to gzip, bz2 and lzma",
+                       description="Score files with a model and with the standard-library compressors "
+                       "at their highest levels; lower bits per byte is better.")
+    e.add_argument("files", nargs="+", metavar="FILE")
+    e.add_argument("--model", metavar="DIR", help="model directory (default: the shipped model)")
+    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    e.add_argument("--reference", metavar="FILE",
+                   help="also give compressors this file first (e.g. the training split)")
+    e.add_argument("--device")
+    e.add_argument("--batch-size", type=int, default=4)
+    e.add_argument("--window", type=int, metavar="N", help="ids per scoring window (default: model maximum)")
+    e.set_defaults(func=_cmd_eval)
+
+    gen = sub.add_parser("generate", help="stream generated text to the terminal",
+                         description="Generate bytes after a prompt, streaming them as they are sampled.")
+    gen.add_argument("prompt", nargs="?", default="", help="text to continue")
+    gen.add_argument("--model", metavar="DIR",
+                     help="model directory (default: the shipped model, else an untrained random one)")
+    gen.add_argument("--max-bytes", type=int, default=256)
+    gen.add_argument("--temperature", type=float, default=0.8)
+    gen.add_argument("--top-k", type=int, default=0)
+    gen.add_argument("--top-p", type=float, default=1.0)
+    gen.add_argument("--repetition-penalty", type=float, default=1.0)
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--show-patches", action="store_true",
+                     help="colour bytes by entropy and mark where patches start")
+    gen.add_argument("--device")
+    gen.set_defaults(func=_cmd_generate)
+
+    i = sub.add_parser("info", help="config, parameter counts and FLOPs per byte",
+                       description="Describe a model directory, a preset or a config file.")
+    src = i.add_mutually_exclusive_group()
+    src.add_argument("--model", metavar="DIR")
+    src.add_argument("--preset", choices=list(PRESETS))
+    i.add_argument("--config", metavar="FILE")
+    i.add_argument("--patch-size", type=float, metavar="S",
+                   help="mean patch size for the FLOPs estimate (default: the config's target)")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .checkpoint import CheckpointError
+    from .data import DataError
+    from .training import TrainingError
+
+    try:
+        return int(args.func(args) or 0)
+    except (CheckpointError, DataError, TrainingError, ValueError, OSError) as e:
+        msg = str(e) or type(e).__name__
+        if isinstance(e, OSError) and e.filename and str(e.filename) not in msg:
+            msg = f"{e.filename}: {msg}"
+        print(f"blt {args.command}: error: {msg.splitlines()[0] if msg else msg}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"blt {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,465 @@
+"""Byte-level training data: readers for plain files, directories, globs, JSON lines and
+Hugging Face datasets; `ByteDataset` windows; `collate_batch`; a deterministic batch sampler.
+
+Everything here works on raw bytes. Text is never decoded, so invalid UTF-8 is simply bytes.
+Bad inputs either raise `DataError` naming the path before any training starts, or are skipped
+and counted in `DataStats` (empty files, documents shorter than `min_length`, binary files unless
+`allow_binary=True`).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from .ids import BOE_ID, BOS_ID, OFFSET
+
+__all__ = [
+    "DataError",
+    "DataStats",
+    "ByteDataset",
+    "BucketBatchSampler",
+    "collate_batch",
+    "is_binary",
+    "read_documents",
+    "read_hf_dataset",
+    "split_documents",
+]
+
+_GLOB_CHARS = set("*?[")
+_BINARY_SNIFF = 8192
+
+
+class DataError(ValueError):
+    """A data source cannot be used; the message names the source and the problem."""
+
+
+@dataclass
+class DataStats:
+    """What the readers found. Skips are counted, never silent."""
+
+    files: int = 0
+    documents: int = 0
+    bytes: int = 0
+    skipped_empty: int = 0
+    skipped_short: int = 0
+    skipped_binary: int = 0
+    skipped_jsonl_lines: int = 0
+    invalid_utf8: int = 0
+    skipped_paths: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        return self.skipped_empty + self.skipped_short + self.skipped_binary + self.skipped_jsonl_lines
+
+    def merge(self, other: DataStats) -> DataStats:
+        for name in ("files", "documents", "bytes", "skipped_empty", "skipped_short", "skipped_binary",
+                     "skipped_jsonl_lines", "invalid_utf8"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.skipped_paths.extend(other.skipped_paths)
+        return self
+
+    def summary(self) -> str:
+        parts = [f"{self.documents} documents, {self.bytes:,} bytes from {self.files} files"]
+        for name, label in (("skipped_empty", "empty"), ("skipped_short", "too short"),
+                            ("skipped_binary", "binary"), ("skipped_jsonl_lines", "bad JSON lines")):
+            n = getattr(self, name)
+            if n:
+                parts.append(f"skipped {n} {label}")
+        if self.invalid_utf8:
+            parts.append(f"{self.invalid_utf8} with invalid UTF-8 (kept as bytes)")
+        return "; ".join(parts)
+
+
+def is_binary(data: bytes) -> bool:
+    """Heuristic: NUL bytes, or many ASCII control bytes, in the first 8 KiB.
+
+    UTF-8 text in any script passes (bytes >= 0x80 are not counted); so does Latin-1 text.
+    """
+    head = data[:_BINARY_SNIFF]
+    if not head:
+        return False
+    if b"\x00" in head:
+        return True
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
+    return controls / len(head) > 0.05
+
+
+def _valid_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _expand(source: str) -> list[Path]:
+    """A path, directory or glob -> sorted file list. Missing sources raise `DataError`."""
+    if any(c in _GLOB_CHARS for c in source):
+        matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(source), recursive=True))
+        files = [p for p in matches if p.is_file()]
+        if not files:
+            raise DataError(f"{source}: the pattern matches no files")
+        return files
+    path = Path(os.path.expanduser(source))
+    if not path.exists():
+        raise DataError(f"{source}: no such file or directory")
+    if path.is_dir():
+        files = []
+        for root, dirs, names in os.walk(path, onerror=_raise_walk_error):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            files.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
+        if not files:
+            raise DataError(f"{source}: the directory holds no files")
+        return files
+    return [path]
+
+
+def _raise_walk_error(err: OSError) -> None:
+    raise DataError(f"{err.filename}: cannot read directory ({err.strerror})")
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def _jsonl_documents(path: Path, raw: bytes, text_field: str, stats: DataStats) -> list[bytes]:
+    docs: list[bytes] = []
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            stats.skipped_jsonl_lines += 1
+            continue
+        value = obj.get(text_field) if isinstance(obj, dict) else None
+        if not isinstance(value, str):
+            stats.skipped_jsonl_lines += 1
+            continue
+        # surrogates can appear in JSON strings; keep them as bytes rather than failing
+        docs.append(value.encode("utf-8", errors="surrogatepass"))
+    if not docs and stats.skipped_jsonl_lines:
+        stats.skipped_paths.append(str(path))
+    return docs
+
+
+def _add_document(doc: bytes, min_length: int, stats: DataStats, out: list[bytes]) -> None:
+    if not doc:
+        stats.skipped_empty += 1
+        return
+    if len(doc) < min_length:
+        stats.skipped_short += 1
+        return
+    if not _valid_utf8(doc):
+        stats.invalid_utf8 += 1
+    stats.documents += 1
+    stats.bytes += len(doc)
+    out.append(doc)
+
+
+def read_documents(
+    sources: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    min_length: int = 1,
+    allow_binary: bool = False,
+    text_field: str = "text",
+) -> tuple[list[bytes], DataStats]:
+    """Read documents (as bytes) from files, directories, globs, `.jsonl` files (one document per
+    line, from `text_field`) and `hf:NAME?split=train&column=text&config=CFG` sources.
+
+    Every source is checked before anything is returned: a missing or unreadable path raises
+    `DataError` naming it. Empty, too-short and binary documents are skipped and counted.
+    """
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    if not sources:
+        raise DataError("no data sources given")
+    docs: list[bytes] = []
+    stats = DataStats()
+    for source in sources:
+        source = os.fspath(source)
+        if source.startswith("hf:"):
+            hf_docs = read_hf_dataset_source(source)
+            stats.files += 1
+            for d in hf_docs:
+                _add_document(d, min_length, stats, docs)
+            continue
+        for path in _expand(source):
+            raw = _read_file(path)
+            stats.files += 1
+            if path.suffix.lower() == ".jsonl":
+                for d in _jsonl_documents(path, raw, text_field, stats):
+                    _add_document(d, min_length, stats, docs)
+                continue
+            if raw and not allow_binary and is_binary(raw):
+                stats.skipped_binary += 1
+                stats.skipped_paths.append(str(path))
+                continue
+            _add_document(raw, min_length, stats, docs)
+    if not docs:
+        raise DataError(
+            f"{', '.join(os.fspath(s) for s in sources)}: no usable documents ({stats.summary()})"
+        )
+    return docs, stats
+
+
+def read_hf_dataset(
+    name: str,
+    split: str = "train",
+    text_column: str = "text",
+    config_name: str | None = None,
+    limit: int | None = None,
+) -> list[bytes]:
+    """Documents from a Hugging Face dataset (needs the optional `datasets` package)."""
+    try:
+        import datasets  # type: ignore[import-not-found]
+    except ImportError:
+        raise DataError(f"hf:{name}: the optional 'datasets' package is not installed "
+                        "(pip install datasets)") from None
+    try:
+        ds = datasets.load_dataset(name, config_name, split=split)
+    except Exception as e:  # the library raises many kinds; report them all the same way
+        raise DataError(f"hf:{name}: cannot load split {split!r} ({e})") from None
+    if text_column not in ds.column_names:
+        raise DataError(f"hf:{name}: no column {text_column!r} (columns: {', '.join(ds.column_names)})")
+    out = []
+    for i, value in enumerate(ds[text_column]):
+        if limit is not None and i >= limit:
+            break
+        if isinstance(value, str):
+            out.append(value.encode("utf-8", errors="surrogatepass"))
+    return out
+
+
+def read_hf_dataset_source(source: str) -> list[bytes]:
+    """Parse `hf:NAME?split=S&column=C&config=CFG&limit=N` and read it."""
+    spec = source[3:]
+    name, _, query = spec.partition("?")
+    if not name:
+        raise DataError(f"{source}: missing dataset name (use hf:NAME?split=train&column=text)")
+    q = {k: v[-1] for k, v in parse_qs(query).items()}
+    unknown = set(q) - {"split", "column", "config", "limit"}
+    if unknown:
+        raise DataError(f"{source}: unknown option {sorted(unknown)[0]!r} (known: split, column, config, limit)")
+    limit = None
+    if "limit" in q:
+        try:
+            limit = int(q["limit"])
+        except ValueError:
+            raise DataError(f"{source}: limit must be an integer") from None
+    return read_hf_dataset(name, split=q.get("split", "train"), text_column=q.get("column", "text"),
+                           config_name=q.get("config"), limit=limit)
+
+
+def split_documents(docs: Sequence[bytes], valid_fraction: float = 0.05,
+                    min_valid_bytes: int = 1) -> tuple[list[bytes], list[bytes]]:
+    """Hold out the tail of each document for validation (no byte appears in both halves)."""
+    if not 0.0 < valid_fraction < 1.0:
+        raise ValueError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
+    train, valid = [], []
+    for d in docs:
+        cut = len(d) - max(min_valid_bytes, int(len(d) * valid_fraction))
+        if cut < 1:
+            train.append(d)  # too short to split; keep it for training
+            continue
+        train.append(d[:cut])
+        valid.append(d[cut:])
+    if not valid:
+        raise DataError("cannot hold out validation data: every document is too short")
+    return train, valid
+
+
+def _as_bytes(text: str | bytes | bytearray) -> bytes:
+    if isinstance(text, str):
+        return text.encode("utf-8", errors="surrogatepass")
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        return bytes(text)
+    raise TypeError(f"ByteDataset: expected str or bytes documents, got {type(text).__name__}")
+
+
+class ByteDataset(Dataset):
+    """Windows of `max_length` ids (BOS + up to `max_length - 1` bytes) over documents.
+
+    mode="train": item i is a random contiguous window from a document; documents get as many
+      items as they have non-overlapping windows, so an epoch sees about every byte once. The
+      window start depends only on (seed, epoch, i): resuming and multi-process runs see the
+      same data. Call `set_epoch` to draw new windows.
+    mode="eval": the fixed, non-overlapping windows covering every document exactly once.
+
+    Documents shorter than `min_length` bytes (and empty ones) are skipped and counted in
+    `self.stats`; with `report_stats=True` a summary is kept in `self.report` for the caller to
+    print (library code does not print).
+    """
+
+    def __init__(
+        self,
+        texts: Iterable[str | bytes],
+        max_length: int,
+        min_length: int = 1,
+        report_stats: bool = False,
+        *,
+        mode: str = "train",
+        seed: int = 0,
+    ) -> None:
+        if not isinstance(max_length, int) or max_length < 2:
+            raise ValueError(f"ByteDataset: max_length must be an integer >= 2 (BOS + 1 byte), got {max_length!r}")
+        if not isinstance(min_length, int) or min_length < 1:
+            raise ValueError(f"ByteDataset: min_length must be an integer >= 1, got {min_length!r}")
+        if mode not in ("train", "eval"):
+            raise ValueError(f"ByteDataset: mode must be 'train' or 'eval', got {mode!r}")
+        self.max_length = max_length
+        self.min_length = min_length
+        self.mode = mode
+        self.seed = seed
+        self.epoch = 0
+        self.stats = DataStats()
+        self.docs: list[bytes] = []
+        for t in texts:
+            _add_document(_as_bytes(t), min_length, self.stats, self.docs)
+        span = max_length - 1
+        # (doc, first window index) table: item i belongs to the doc whose range holds i
+        self._doc_of_item: list[int] = []
+        self._window_of_item: list[int] = []
+        for d, doc in enumerate(self.docs):
+            n = math.ceil(len(doc) / span)
+            self._doc_of_item.extend([d] * n)
+            self._window_of_item.extend(range(n))
+        self.report = self._describe() if report_stats else None
+
+    def _describe(self) -> str:
+        lengths = sorted(len(d) for d in self.docs)
+        if not lengths:
+            return f"ByteDataset ({self.mode}): empty ({self.stats.summary()})"
+        median = lengths[len(lengths) // 2]
+        return (f"ByteDataset ({self.mode}): {len(self)} windows of <= {self.max_length - 1} bytes; "
+                f"{self.stats.summary()}; document bytes min {lengths[0]}, median {median}, max {lengths[-1]}")
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self._doc_of_item)
+
+    @property
+    def num_bytes(self) -> int:
+        return self.stats.bytes
+
+    def item_length(self, i: int) -> int:
+        """Number of ids item i will have (for length bucketing), without building it."""
+        doc = self.docs[self._doc_of_item[i]]
+        span = self.max_length - 1
+        if self.mode == "eval":
+            start = self._window_of_item[i] * span
+            return 1 + min(span, len(doc) - start)
+        return 1 + min(span, len(doc))
+
+    def window(self, i: int) -> bytes:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        doc = self.docs[self._doc_of_item[i]]
+        span = self.max_length - 1
+        if self.mode == "eval":
+            start = self._window_of_item[i] * span
+            return doc[start:start + span]
+        if len(doc) <= span:
+            return doc
+        # a per-item generator: independent of worker order, process count and resume point
+        rng = random.Random((self.seed * 1_000_003 + self.epoch) * 1_000_000_007 + i)
+        start = rng.randrange(len(doc) - span + 1)
+        return doc[start:start + span]
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        w = self.window(i)
+        ids = torch.empty(len(w) + 1, dtype=torch.long)
+        ids[0] = BOS_ID
+        if w:
+            ids[1:] = torch.frombuffer(bytearray(w), dtype=torch.uint8).long() + OFFSET
+        return ids
+
+
+def collate_batch(batch: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Right-pad a list of 1-D id tensors with BOE (id 0, ignored by the loss) -> Long[B, T]."""
+    if not batch:
+        raise ValueError("collate_batch: empty batch")
+    width = max(int(x.numel()) for x in batch)
+    out = torch.full((len(batch), width), BOE_ID, dtype=torch.long)
+    for row, x in enumerate(batch):
+        out[row, : x.numel()] = x
+    return out
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Deterministic batches for training and evaluation, sharded across processes.
+
+    Global batches of `batch_size * world_size` items are drawn (shuffled by (seed, epoch) when
+    `shuffle`); process `rank` takes its contiguous slice, so N processes with batch b see exactly
+    the examples one process with batch N*b sees. With `bucket=True`, items are sorted by length
+    inside pools of 50 global batches so that batches hold similar lengths (less padding).
+    `skip` batches at the start of the next iteration are dropped without loading them (resume).
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, *, shuffle: bool = True, seed: int = 0,
+                 rank: int = 0, world_size: int = 1, bucket: bool = False, drop_last: bool = False) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} not in [0, {world_size})")
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.bucket = bucket
+        self.drop_last = drop_last
+        self.epoch = 0
+        self.skip = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _global_batches(self) -> list[list[int]]:
+        order = list(range(len(self.lengths)))
+        rng = random.Random(self.seed * 7919 + self.epoch)
+        if self.shuffle:
+            rng.shuffle(order)
+        g = self.batch_size * self.world_size
+        if self.bucket:
+            pool = g * 50
+            pooled = []
+            for s in range(0, len(order), pool):
+                pooled.extend(sorted(order[s:s + pool], key=lambda i: self.lengths[i]))
+            order = pooled
+        batches = [order[s:s + g] for s in range(0, len(order), g)]
+        if batches and len(batches[-1]) < g and (self.drop_last or len(batches[-1]) < self.world_size):
+            batches.pop()  # every rank needs at least one item, or DDP would hang
+        if self.bucket and self.shuffle:
+            rng.shuffle(batches)
+        return batches
+
+    def _shard(self, batch: list[int]) -> list[int]:
+        # contiguous, non-empty slices whenever len(batch) >= world_size
+        n, w, r = len(batch), self.world_size, self.rank
+        return batch[r * n // w:(r + 1) * n // w]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        skip, self.skip = self.skip, 0
+        for b in self._global_batches()[skip:]:
+            yield self._shard(b)
+
+    def __len__(self) -> int:
+        return len(self._global_batches())

@@ -1,0 +1,69 @@
+"""Test-only helpers: recorded byte events and a fake clock (the app itself never uses them)."""
+
+from __future__ import annotations
+
+import math
+
+from blt_chat.app import BLTChatApp, GenerationEvent, Turn
+from blt_chat.render import ByteRecord
+
+
+class FakeClock:
+    def __init__(self, step: float = 0.01) -> None:
+        self.t = 1000.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.t += self.step
+        return self.t
+
+
+def word_entropies(data: bytes) -> list[float]:
+    """For byte i, the entropy that decided whether it starts a patch: high after a space or
+    punctuation, decaying inside a word (roughly what a trained entropy model shows)."""
+    out = []
+    k = 0
+    for i in range(len(data)):
+        prev = data[i - 1] if i else 32
+        k = k + 1 if (chr(prev).isalnum() or prev >= 0x80) else 0
+        out.append(2.9 * 0.35 ** k + 0.2 + 0.2 * (1 + math.sin(i * 1.7)) / 2)
+    return out
+
+
+def recorded_events(data: bytes, threshold: float = 1.5) -> list[ByteRecord]:
+    """Deterministic 'recorded' events shaped like a trained model's: entropy is high after a
+    space or punctuation and decays inside a word; patches start where it exceeds the threshold
+    (the entropy scheme's rule), as a generation would report them."""
+    out = []
+    patch = 1
+    for i, (b, h) in enumerate(zip(data, word_entropies(data), strict=True)):
+        start = i == 0 or h > threshold
+        if start and i:
+            patch += 1
+        out.append(ByteRecord(byte=b, entropy=h, patch_start=start, patch_index=patch, prob=0.5))
+    return out
+
+
+SAMPLE_ANSWER = (
+    "Bytes, not tokens: the model reads raw UTF-8 — ünïcödé, 漢字 and 🦊 — and cuts it into patches "
+    "where the next byte is hard to guess.\nControl bytes stay visible: \x1b[31m and \x07, invalid: "
+).encode() + b"\xff\xfe" + b" done."
+
+
+def begin_fake_answer(app: BLTChatApp, user_text: str) -> int:
+    """Put the app in the state of answering `user_text` without starting a model worker."""
+    app.turns.append(Turn("user", bytearray(user_text.encode())))
+    app.transcript.add_user(user_text)
+    app.gen_id += 1
+    turn = Turn("assistant")
+    app.turns.append(turn)
+    app._current = turn
+    app.generating = True
+    app.status.stats.reset(app.clock(), 1.5, "entropy")
+    app.transcript.begin_answer("blt ›")
+    return app.gen_id
+
+
+def post_events(app: BLTChatApp, gen_id: int, events) -> None:
+    for ev in events:
+        app.post_message(GenerationEvent(gen_id, ev))
