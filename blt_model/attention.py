@@ -94,27 +94,29 @@ class SelfAttention(nn.Module):
     def project(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
         B, S, _ = x.shape
         d = self.head_dim
-        q, k, v = self.wqkv(x).split(self.dim, dim=-1)
-        q = q.view(B, S, self.num_heads, d).transpose(1, 2)
-        k = k.view(B, S, self.num_heads, d).transpose(1, 2)
+        qk, v = self.wqkv(x).split([2 * self.dim, self.dim], dim=-1)
+        qk = apply_rotary(qk.view(B, S, 2 * self.num_heads, d).transpose(1, 2), cos, sin)  # q and k at once
+        q, k = qk[:, : self.num_heads], qk[:, self.num_heads:]
         if self.kind == "standard":
             v = v.view(B, S, self.num_heads, d).transpose(1, 2)
         else:
             v = v.view(B, S, self.num_heads // 2, 2 * d).transpose(1, 2)
-        return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v
+        return q, k, v
 
     def lambda_value(self) -> torch.Tensor:
         l1 = torch.exp(torch.dot(self.lambda_q1.float(), self.lambda_k1.float()))
         l2 = torch.exp(torch.dot(self.lambda_q2.float(), self.lambda_k2.float()))
         return l1 - l2 + self.lambda_init
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+               causal: bool = True) -> torch.Tensor:
         """q: [B, H, Sq, d], k: [B, H, Sk, d], mask: [B|1, 1, Sq, Sk] -> [B, Sq, dim].
 
-        mask None means plain causal attention over aligned q/k (SDPA's fast path)."""
+        mask None: plain causal attention over aligned q/k (SDPA's fast path), or with
+        causal=False every query sees every key (one cached step over its window)."""
         B, _, Sq, _ = q.shape
         p = self.dropout if self.training else 0.0
-        causal = mask is None
+        causal = mask is None and causal
         if self.kind == "standard":
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
         else:
@@ -158,10 +160,13 @@ class CrossAttention(nn.Module):
         v = self.wv(s).view(B, Sk, self.num_heads, self.head_dim).transpose(1, 2)
         return k, v
 
-    def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x: [B, Sq, dim]; mask: [B, Sq, Sk] (True = attend) -> [B, Sq, dim]."""
+    def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """x: [B, Sq, dim]; mask: [B, Sq, Sk] (True = attend; None = every key) -> [B, Sq, dim]."""
         B, Sq, _ = x.shape
         q = self.wq(self.q_norm(x)).view(B, Sq, self.num_heads, self.head_dim).transpose(1, 2)
+        if mask is None:
+            out = F.scaled_dot_product_attention(q, k, v)
+            return self.wo(out.transpose(1, 2).reshape(B, Sq, self.dim))
         empty = ~mask.any(-1)  # [B, Sq]
         safe = mask | empty[..., None]
         p = self.dropout if self.training else 0.0

@@ -125,23 +125,25 @@ class IncrementalState:
             self.completed += len(lens)
         # 5. decoder: position t reads patches up to (patches completed through t) - 1
         M = m.decoder.memory
-        keep = self.latents[-(M + len(done_states)):]
-        first_kept = self.completed - len(keep)
-        read, done = [], first_new
-        for i in range(S):
-            if next_starts[i]:
-                done += 1
-            read.append(done - 1)
-        if done_states or self.mem is None:  # the decoder's k/v change only when a patch completes
-            mem = m.decoder.memory_kv(torch.stack(keep)[None])
+        if S == 1:
+            # one byte reads exactly the last M completed patches; their k/v change only when
+            # a patch completes
+            if done_states or self.mem is None:
+                self.mem = m.decoder.memory_kv(torch.stack(self.latents[-M:])[None])
+            logits = m.decoder.step(h_new[None], self.mem, self.dec_cache)[0]
         else:
-            mem = self.mem
-        key_patch = torch.arange(first_kept, self.completed, device=dev).repeat_interleave(m.decoder.k)
-        logits = m.decoder(h_new[None], torch.tensor([read], device=dev), mem, key_patch, cache=self.dec_cache)[0]
+            keep = self.latents[-(M + len(done_states)):]
+            first_kept = self.completed - len(keep)
+            read, done = [], first_new
+            for i in range(S):
+                if next_starts[i]:
+                    done += 1
+                read.append(done - 1)
+            mem = m.decoder.memory_kv(torch.stack(keep)[None])
+            key_patch = torch.arange(first_kept, self.completed, device=dev).repeat_interleave(m.decoder.k)
+            logits = m.decoder(h_new[None], torch.tensor([read], device=dev), mem, key_patch, cache=self.dec_cache)[0]
+            self.mem = None  # rebuilt from the last M latents at the next single step
         self.latents = self.latents[-M:]
-        if done_states or self.mem is None:
-            n_keep = len(self.latents) * m.decoder.k  # keep only the last M patches' keys
-            self.mem = [(k[:, :, -n_keep:], v[:, :, -n_keep:]) for k, v in mem]
         self.last_entropy = H[-1]
         return logits, H, next_starts
 

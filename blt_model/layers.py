@@ -24,27 +24,26 @@ class RMSNorm(nn.Module):
 
 
 def rotary_cos_sin(positions: torch.Tensor, dim: int, theta: float, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin tables for absolute `positions` (any shape [...]) -> [..., dim].
+    """cos and signed sin tables for absolute `positions` (any shape [...]) -> [..., dim].
 
-    Computed on the fly from positions, so there is no table to outgrow and cached
-    generation uses exactly the same values as a full forward.
+    Rotate-half layout: channel i pairs with channel i + dim/2. The sine table carries the
+    sign of the rotation (-sin on the first half), so `apply_rotary` needs one roll instead of
+    a split, a negation and a concatenation. Computed from positions, so cached generation
+    uses exactly the values of a full forward.
     """
     inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, device=positions.device, dtype=torch.float32) / dim))
     freqs = positions.to(torch.float32)[..., None] * inv_freq  # [..., dim/2]
-    emb = torch.cat([freqs, freqs], dim=-1)
-    return emb.cos().to(dtype), emb.sin().to(dtype)
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([-x2, x1], dim=-1)
+    cos, sin = freqs.cos(), freqs.sin()
+    return torch.cat([cos, cos], dim=-1).to(dtype), torch.cat([-sin, sin], dim=-1).to(dtype)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: [B, H, S, d]; cos/sin: [B, S, d] or [S, d]."""
+    """x: [B, H, S, d]; cos/sin from `rotary_cos_sin`: [B, S, d] or [S, d].
+
+    Equals x * cos + rotate_half(x) * |sin| with rotate_half(x) = (-x2, x1)."""
     if cos.dim() == 3:
         cos, sin = cos[:, None], sin[:, None]
-    return x * cos + _rotate_half(x) * sin
+    return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * sin
 
 
 class SwiGLU(nn.Module):

@@ -53,6 +53,23 @@ class LocalDecoder(nn.Module):
         r = read[..., None]
         return (kp <= r) & (kp > r - self.memory)
 
+    def step(self, h: torch.Tensor, mem: list[tuple[torch.Tensor, torch.Tensor]], cache: StackCache) -> torch.Tensor:
+        """One cached position (h: [1, 1, D]) whose readable latents are exactly `mem`."""
+        stack = self.stack
+        t, slot = cache.count, cache.slot()
+        cos, sin = stack.step_rope(t, h.dtype, h.device)
+        x = h
+        for i, (layer, lc) in enumerate(zip(stack.layers, cache.layers)):
+            if i < len(self.cross):
+                k, v = mem[i]
+                delta = self.cross[i](x, k, v, None)
+                if self.gates is not None:
+                    delta = torch.sigmoid(self.gates[i](x)) * delta
+                x = x + delta
+            x = layer.step(x, cos, sin, lc, slot)
+        cache.commit_one(slot, t)
+        return self.head(self.norm(x))
+
     def forward(self, h: torch.Tensor, read: torch.Tensor, mem: list[tuple[torch.Tensor, torch.Tensor]],
                 key_patch: torch.Tensor, pos: torch.Tensor | None = None,
                 cache: StackCache | None = None) -> torch.Tensor:

@@ -37,6 +37,16 @@ class Block(nn.Module):
         return x + self.ffn(self.ffn_norm(x))
 
 
+    def step(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layer_cache: LayerCache,
+             slot: int) -> torch.Tensor:
+        """One cached position (batch 1, no segments): write k/v into `slot`, attend to every
+        live slot. Live slots are exactly the window, so no mask is needed."""
+        q, k, v = self.attn.project(self.attn_norm(x), cos, sin)
+        k_all, v_all = layer_cache.step(k, v, slot)
+        x = x + self.attn.attend(q, k_all, v_all, None, causal=False)
+        return x + self.ffn(self.ffn_norm(x))
+
+
 class WriteSpec:
     """Which new entries go to which ring slots (shared by all layers of one stack step)."""
 
@@ -46,29 +56,58 @@ class WriteSpec:
 
 
 class LayerCache:
-    """Keys/values of one attention layer. Ring buffer when capacity is set, else grows."""
+    """Keys/values of one attention layer: a ring of `capacity` slots, or (capacity None) a
+    buffer that grows by doubling and holds `n` entries."""
 
     def __init__(self, capacity: int | None) -> None:
         self.capacity = capacity
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
+        self.n = 0  # entries stored (growing buffer) / slots ever written (ring)
+
+    def _ensure(self, k: torch.Tensor, v: torch.Tensor, size: int) -> None:
+        have = 0 if self.k is None else self.k.shape[2]
+        if self.capacity is not None:
+            size = self.capacity
+        if have >= size:
+            return
+        new = size if self.capacity is not None else max(size, 2 * have, 64)
+        B, H, _, d = k.shape
+        nk = k.new_zeros(B, H, new, d)
+        nv = v.new_zeros(B, v.shape[1], new, v.shape[3])
+        if self.k is not None:
+            nk[:, :, :have] = self.k
+            nv[:, :, :have] = self.v
+        self.k, self.v = nk, nv
 
     def keys_with(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.k is None and self.capacity is not None:  # allocate the ring once, empty slots masked
-            B, H, _, d = k.shape
-            self.k = k.new_zeros(B, H, self.capacity, d)
-            self.v = v.new_zeros(B, v.shape[1], self.capacity, v.shape[3])
-        if self.k is None:
+        """Cached keys/values followed by the new ones (general path, masked by positions)."""
+        if self.capacity is not None:
+            self._ensure(k, v, self.capacity)  # allocate the ring once; empty slots are masked
+            return torch.cat([self.k, k], dim=2), torch.cat([self.v, v], dim=2)
+        if self.k is None or self.n == 0:
             return k, v
-        return torch.cat([self.k, k], dim=2), torch.cat([self.v, v], dim=2)
+        return torch.cat([self.k[:, :, : self.n], k], dim=2), torch.cat([self.v[:, :, : self.n], v], dim=2)
 
     def store(self, k: torch.Tensor, v: torch.Tensor, write: WriteSpec) -> None:
+        S = k.shape[2]
         if self.capacity is None:
-            self.k = k if self.k is None else torch.cat([self.k, k], dim=2)
-            self.v = v if self.v is None else torch.cat([self.v, v], dim=2)
-            return
-        self.k[:, :, write.dst] = k[:, :, write.src]
-        self.v[:, :, write.dst] = v[:, :, write.src]
+            self._ensure(k, v, self.n + S)
+            self.k[:, :, self.n: self.n + S] = k
+            self.v[:, :, self.n: self.n + S] = v
+        else:
+            self.k[:, :, write.dst] = k[:, :, write.src]
+            self.v[:, :, write.dst] = v[:, :, write.src]
+        self.n += S
+
+    def step(self, k: torch.Tensor, v: torch.Tensor, slot: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write one entry at `slot`; return the live entries (slots fill in order from 0)."""
+        self._ensure(k, v, self.n + 1)
+        self.k[:, :, slot: slot + 1] = k
+        self.v[:, :, slot: slot + 1] = v
+        self.n += 1
+        live = self.n if self.capacity is None else min(self.n, self.capacity)
+        return self.k[:, :, :live], self.v[:, :, :live]
 
     def nbytes(self) -> int:
         return 0 if self.k is None else self.k.numel() * self.k.element_size() + self.v.numel() * self.v.element_size()
@@ -112,6 +151,22 @@ class StackCache:
             self.valid[write.dst] = True
         self.count += n
 
+    def slot(self) -> int:
+        """Slot of the next single entry."""
+        return self.count if self.capacity is None else self.count % self.capacity
+
+    def commit_one(self, slot: int, pos: int, seg: int = 0) -> None:
+        if self.capacity is None:
+            dev = self.pos.device
+            self.pos = torch.cat([self.pos, torch.tensor([pos], device=dev)])
+            self.seg = torch.cat([self.seg, torch.tensor([seg], device=dev)])
+            self.valid = torch.cat([self.valid, torch.ones(1, dtype=torch.bool, device=dev)])
+        else:
+            self.pos[slot] = pos
+            self.seg[slot] = seg
+            self.valid[slot] = True
+        self.count += 1
+
     def nbytes(self) -> int:
         return sum(layer.nbytes() for layer in self.layers) + self.pos.numel() * 8 * 2 + self.valid.numel()
 
@@ -145,11 +200,30 @@ class TransformerStack(nn.Module):
             tab = self._rope_table
         return tab[0][pos], tab[1][pos]
 
+    def step_rope(self, t: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos/sin for the single position t, as a slice of the table (no index op)."""
+        tab = self._rope_table
+        if tab is None or tab[0].shape[0] <= t or tab[0].dtype != dtype or tab[0].device != device:
+            self.rope(torch.tensor([t], device=device), dtype)
+            tab = self._rope_table
+        return tab[0][t: t + 1], tab[1][t: t + 1]
+
+    def step(self, x: torch.Tensor, cache: StackCache) -> torch.Tensor:
+        """One new position (x: [1, 1, dim]) through every layer, using and updating the cache."""
+        t, slot = cache.count, cache.slot()
+        cos, sin = self.step_rope(t, x.dtype, x.device)
+        for layer, lc in zip(self.layers, cache.layers):
+            x = layer.step(x, cos, sin, lc, slot)
+        cache.commit_one(slot, t)
+        return x
+
     def forward(self, x: torch.Tensor, pos: torch.Tensor | None = None, seg: torch.Tensor | None = None,
                 cache: StackCache | None = None) -> torch.Tensor:
         """x: [B, S, dim]; pos: [S] absolute positions (default 0..S-1, or after the cache);
         seg: [B, S] segment ids (attention stays inside a segment) or None."""
         B, S, _ = x.shape
+        if cache is not None and pos is None and S == 1 and B == 1 and seg is None:
+            return self.step(x, cache)
         if pos is None:
             start = cache.count if cache is not None else 0
             pos = torch.arange(start, start + S, device=x.device)
