@@ -1,0 +1,52 @@
+"""Package-level rules: blt_model never pulls in the UI, and the model code never prints."""
+
+import ast
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import blt_model
+
+# modules whose job is talking to a person (the command line, tables, training progress)
+CONSOLE_MODULES = {"cli", "report", "training"}
+
+
+def test_importing_blt_model_never_imports_textual():
+    names = [m.name for m in pkgutil.iter_modules(blt_model.__path__)]
+    code = ("import importlib, sys\n"
+            f"for n in {names!r}:\n"
+            "    importlib.import_module('blt_model.' + n)\n"
+            "print('textual' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_model_code_does_not_print():
+    root = Path(blt_model.__file__).parent
+    offenders = []
+    for path in root.glob("*.py"):
+        if path.stem in CONSOLE_MODULES:
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert not offenders, offenders
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_generation_on_cuda_in_half_precision(dtype):
+    from blt_model.generation import greedy_ids
+    from tests.helpers import tiny_model
+
+    model = tiny_model().to("cuda", dtype)
+    out = greedy_ids(model, "Hello, GPU", 64)
+    assert len(out) == 64
+    ref = greedy_ids(model, "Hello, GPU", 16, use_cache=False)
+    assert out[:8] == ref[:8]  # half precision: the first bytes agree with the reference path
