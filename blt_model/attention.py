@@ -174,3 +174,11 @@ class CrossAttention(nn.Module):
         out = out.transpose(1, 2).reshape(B, Sq, self.dim)
         out = out.masked_fill(empty[..., None], 0.0)
         return self.wo(out)
+
+
+class ResidualCrossAttention(CrossAttention):
+    """CrossAttention whose output includes its query input x (as in transformers' BLT port):
+    a caller adding it to a residual stream counts x twice. Same parameters as CrossAttention."""
+
+    def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return super().forward(x, k, v, mask) + x

@@ -79,10 +79,13 @@ def _read_config(path: Path) -> dict:
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None,
-               dtype: torch.dtype | None = None) -> BLT:
+               dtype: torch.dtype | None = None, progress=None) -> BLT:
     """Load a model directory (or its config.json / model.safetensors) -> BLT in eval mode.
 
     Weights stored in half precision are restored to float32 unless `dtype` says otherwise.
+    A transformers directory (config.json with a "model_type", e.g. Meta's BLT weights) is
+    converted on the fly by `hf_compat.load_hf_model`, which calls `progress(done, total, name)`
+    per tensor when given.
     """
     p = Path(path).expanduser()
     if p.is_file() and p.name in (CONFIG_NAME, WEIGHTS_NAME):
@@ -98,7 +101,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     if isinstance(raw, dict) and raw.get("model_type") is not None:
         from . import hf_compat  # transformers-format directories (Meta's released weights)
 
-        return hf_compat.load_hf_model(p, raw, device=device, dtype=dtype)
+        return hf_compat.load_hf_model(p, raw, device=device, dtype=dtype, progress=progress)
     try:
         config = BLTConfig.from_dict(raw)
     except (ValueError, TypeError) as e:

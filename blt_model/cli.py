@@ -4,6 +4,7 @@
     blt eval --model runs/mine/best valid.txt
     blt generate --model runs/mine/best "To be, or not" --show-patches
     blt info --preset small
+    blt convert ~/blt-1b runs/blt-1b --dtype bf16   # transformers BLT weights -> this format
 
 Errors are reported as one line and a non-zero exit status.
 """
@@ -87,22 +88,49 @@ def _load_configs(path: str | None, preset: str | None):
     return model_cfg, training
 
 
-def _load(model_dir: str | None, device, *, allow_random: bool, seed: int | None = None):
+_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def _dtype(name: str | None):
+    import torch
+
+    return None if name is None else getattr(torch, _DTYPES[name])
+
+
+def _load_path(path: Path, device, dtype=None):
+    """load_model, with a progress bar on stderr while a transformers directory is converted."""
+    from .checkpoint import load_model
+    from .hf_compat import is_hf_model_dir
+
+    if not is_hf_model_dir(path):
+        return load_model(path, device=device, dtype=dtype)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("loading {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=_console(stderr=True), transient=True) as bar:
+        task = bar.add_task(Path(path).name or str(path), total=None)
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return load_model(path, device=device, dtype=dtype, progress=progress)
+
+
+def _load(model_dir: str | None, device, *, allow_random: bool, seed: int | None = None, dtype=None):
     """(model, label). Without --model: the shipped model, else (if allowed) random weights."""
     import torch
 
-    from .checkpoint import load_model
     from .config import BLTConfig
     from .model import BLT
 
     path = Path(model_dir) if model_dir else default_model_path()
     if path is not None:
-        return load_model(path, device=device), str(path)
+        return _load_path(path, device, dtype), str(path)
     if not allow_random:
         raise ValueError("no model given and no shipped model installed; pass --model DIR")
     torch.manual_seed(0 if seed is None else seed)
     # an untrained entropy model puts a patch at every byte; word patches show the idea better
-    model = BLT(BLTConfig.preset("tiny").replace(patching_scheme="space")).to(device).eval()
+    model = BLT(BLTConfig.preset("tiny").replace(patching_scheme="space")).to(device, dtype).eval()
     return model, "RANDOM-WEIGHT tiny model (untrained)"
 
 
@@ -219,7 +247,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from .generation import generate_stream
 
     device = _device(args.device)
-    model, label = _load(args.model, device, allow_random=True, seed=args.seed)
+    model, label = _load(args.model, device, allow_random=True, seed=args.seed, dtype=_dtype(args.dtype))
     err = _console(stderr=True)
     if args.model is None and default_model_path() is None:
         err.print("[bold yellow]warning:[/] no trained model installed; using a tiny model with RANDOM "
@@ -335,6 +363,29 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- convert -------------------------------------------------------------------------------------
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    import torch
+
+    from .checkpoint import save_model
+
+    src, dst = Path(args.src).expanduser(), Path(args.dst).expanduser()
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise ValueError(f"{dst}: the destination is the source directory")
+    if dst.exists() and (not dst.is_dir() or any(dst.iterdir())) and not args.force:
+        raise ValueError(f"{dst}: exists and is not an empty directory (pass --force to overwrite)")
+    dtype = _dtype(args.dtype)
+    model = _load_path(src, torch.device("cpu"), dtype)
+    save_model(model, dst, dtype=dtype, metadata={"converted_from": str(src)})
+    cfg = model.config
+    thr = "not calibrated" if cfg.entropy_threshold is None else f"{cfg.entropy_threshold:.4f} nats"
+    _console().print(f"wrote {dst} ({model.num_parameters():,} parameters, "
+                     f"{str(next(model.parameters()).dtype).replace('torch.', '')}; patching: "
+                     f"{cfg.patching_scheme}, threshold {thr})")
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -408,7 +459,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--show-patches", action="store_true",
                      help="colour bytes by entropy and mark where patches start")
     gen.add_argument("--device")
+    gen.add_argument("--dtype", choices=list(_DTYPES), help="load the weights in this precision (default fp32)")
     gen.set_defaults(func=_cmd_generate)
+
+    cv = sub.add_parser("convert", help="write a model (e.g. Meta's BLT weights in transformers format) "
+                        "in this project's format",
+                        description="Load SRC (a transformers BLT directory: config.json with model_type "
+                        "'blt' and model.safetensors or sharded safetensors; or a blt-chat model) and "
+                        "write DST as config.json + model.safetensors.")
+    cv.add_argument("src", metavar="SRC")
+    cv.add_argument("dst", metavar="DST")
+    cv.add_argument("--dtype", choices=list(_DTYPES), help="precision of the written weights (default fp32)")
+    cv.add_argument("--force", action="store_true", help="overwrite a non-empty DST")
+    cv.set_defaults(func=_cmd_convert)
 
     i = sub.add_parser("info", help="config, parameter counts and FLOPs per byte",
                        description="Describe a model directory, a preset or a config file.")

@@ -136,6 +136,17 @@ class BLTConfig:
     global_rope_theta: float | None = None
     norm_eps: float = 1e-5
     vocab_size: int = 260
+    # --- variants of other implementations (the defaults are this project's behaviour; a model
+    # converted from transformers' BltForCausalLM sets them to reproduce it, see hf_compat.py) ---
+    entropy_rope_theta: float | None = None  # None: rope_theta
+    decoder_intermediate_size: int | None = None  # None: intermediate_size
+    # the cross-attention output already contains its query input, so adding it to the residual
+    # stream counts the input twice (encoder pooling and decoder)
+    cross_attn_double_residual: bool = False
+    global_final_norm: bool = True  # RMSNorm on the global transformer's output
+    # the prediction at the last position assumes the next byte continues the current patch
+    # (reads the patch before it) even when the patcher would start a new one there
+    last_position_continues_patch: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.ngram_sizes, tuple):
@@ -182,6 +193,14 @@ class BLTConfig:
         _check(self.entropy_threshold is None or (isinstance(self.entropy_threshold, (int, float)) and math.isfinite(self.entropy_threshold)),
                "entropy_threshold", f"must be None (not calibrated) or a finite number, got {self.entropy_threshold!r}")
         _check(self.global_rope_theta is None or self.global_rope_theta > 0, "global_rope_theta", "must be None or > 0")
+        _check(self.entropy_rope_theta is None or (isinstance(self.entropy_rope_theta, (int, float))
+                                                   and math.isfinite(self.entropy_rope_theta) and self.entropy_rope_theta > 0),
+               "entropy_rope_theta", f"must be None or a finite number > 0, got {self.entropy_rope_theta!r}")
+        v = self.decoder_intermediate_size
+        _check(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+               "decoder_intermediate_size", f"must be None or an integer >= 1, got {v!r}")
+        for name in ("cross_attn_double_residual", "global_final_norm", "last_position_continues_patch"):
+            _check(isinstance(getattr(self, name), bool), name, f"must be true or false, got {getattr(self, name)!r}")
         # the patching defaults must form a valid PatchingConfig
         try:
             self.default_patching()
@@ -204,6 +223,14 @@ class BLTConfig:
     @property
     def g_rope_theta(self) -> float:
         return self.global_rope_theta or self.rope_theta
+
+    @property
+    def e_rope_theta(self) -> float:
+        return self.entropy_rope_theta or self.rope_theta
+
+    @property
+    def d_intermediate(self) -> int:
+        return self.decoder_intermediate_size or self.intermediate_size
 
     @property
     def threshold(self) -> float:
@@ -252,7 +279,7 @@ class BLTConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # a few million parameters: trains on a 2-core CPU in about an hour, checkpoint < 25 MB
-    "tiny": dict(window_size=512, entropy_context_size=512, max_position_embeddings=1024),
+    "tiny": dict(window_size=512, entropy_context_size=512, max_position_embeddings=512),
     "small": dict(
         hidden_size=256, intermediate_size=768, num_heads=4, encoder_layers=1, decoder_layers=3,
         window_size=512, global_layers=6, global_hidden_size=512, global_intermediate_size=1536,

@@ -143,6 +143,12 @@ class IncrementalState:
             key_patch = torch.arange(first_kept, self.completed, device=dev).repeat_interleave(m.decoder.k)
             logits = m.decoder(h_new[None], torch.tensor([read], device=dev), mem, key_patch, cache=self.dec_cache)[0]
             self.mem = None  # rebuilt from the last M latents at the next single step
+        if m.config.last_position_continues_patch and next_starts[-1] and len(self.ids) >= 2:
+            # the last prediction reads as if the next byte continued its patch (transformers'
+            # rule); the cache keeps the state with the real read, which later bytes attend to
+            mem_c = m.decoder.memory_kv(torch.stack(self.latents[-(M + 1):-1])[None])
+            last = m.decoder.continue_logits(h_new[None, -1:], mem_c, self.dec_cache)[0]
+            logits = torch.cat([logits[:-1], last])
         self.latents = self.latents[-M:]
         self.last_entropy = H[-1]
         return logits, H, next_starts

@@ -21,7 +21,7 @@ class GlobalTransformer(nn.Module):
             c.g_hidden, c.g_heads, c.g_intermediate, c.global_layers, kind=c.global_attention,
             window=None, rope_theta=c.g_rope_theta, attn_dropout=c.attention_dropout,
             resid_dropout=c.resid_dropout, headwise_norm=c.headwise_norm, eps=c.norm_eps)
-        self.norm = RMSNorm(c.g_hidden, c.norm_eps)
+        self.norm = RMSNorm(c.g_hidden, c.norm_eps) if c.global_final_norm else nn.Identity()
 
     def forward(self, patches: torch.Tensor, cache: StackCache | None = None) -> torch.Tensor:
         """patches: [B, P, Dg] -> latents [B, P, Dg]."""

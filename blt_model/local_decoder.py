@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attention import CrossAttention, window_mask
+from .attention import CrossAttention, ResidualCrossAttention, window_mask
 from .config import BLTConfig
 from .ids import VOCAB_SIZE
 from .layers import RMSNorm
@@ -26,11 +26,12 @@ class LocalDecoder(nn.Module):
         self.dim, self.k, self.memory = D, k, c.decoder_memory_patches
         self.latent_proj = nn.Linear(c.g_hidden, k * D, bias=False)  # k keys per patch latent
         self.stack = TransformerStack(
-            D, c.num_heads, c.intermediate_size, c.decoder_layers, kind=c.decoder_attention,
+            D, c.num_heads, c.d_intermediate, c.decoder_layers, kind=c.decoder_attention,
             window=c.window_size, rope_theta=c.rope_theta, attn_dropout=c.attention_dropout,
             resid_dropout=c.resid_dropout, headwise_norm=c.headwise_norm, eps=c.norm_eps)
         n_cross = c.decoder_layers if c.cross_attn_all_layers_decoder else 1
-        self.cross = nn.ModuleList(CrossAttention(D, D, c.num_heads, c.attention_dropout, c.norm_eps)
+        cross = ResidualCrossAttention if c.cross_attn_double_residual else CrossAttention
+        self.cross = nn.ModuleList(cross(D, D, c.num_heads, c.attention_dropout, c.norm_eps)
                                    for _ in range(n_cross))
         self.gates = nn.ModuleList(nn.Linear(D, D) for _ in range(n_cross)) if c.decoder_gate else None
         self.drop = nn.Dropout(c.resid_dropout)
@@ -104,6 +105,34 @@ class LocalDecoder(nn.Module):
             x = layer(x, cos, sin, self_mask, lc, write)
         if cache is not None:
             cache.commit(write, pos, torch.zeros_like(pos))
+        return self.head(self.norm(x))
+
+    def continue_logits(self, h: torch.Tensor, mem: list[tuple[torch.Tensor, torch.Tensor]],
+                        cache: StackCache) -> torch.Tensor:
+        """Logits of the last cached position again (h: [1, 1, D], already stored in `cache`), as
+        if it read every latent in `mem` instead; stores nothing. For the configs' option
+        `last_position_continues_patch`: the cache keeps the state with the real reads."""
+        stack, dev = self.stack, h.device
+        t = cache.count - 1
+        pos = torch.tensor([t], device=dev)
+        cos, sin = stack.rope(pos, h.dtype)
+        k_pos = torch.cat([cache.pos, pos])
+        older = cache.valid & (cache.pos < t)  # the stored entry of t is replaced by the new one
+        k_valid = torch.cat([older, torch.ones(1, dtype=torch.bool, device=dev)])
+        self_mask = window_mask(pos, k_pos, stack.window, None, None, k_valid)
+        x = h
+        for i, (layer, lc) in enumerate(zip(stack.layers, cache.layers)):
+            if i < len(self.cross):
+                k, v = mem[i]
+                every = torch.ones(1, 1, k.shape[2], dtype=torch.bool, device=dev)
+                delta = self.cross[i](x, k, v, every)
+                if self.gates is not None:
+                    delta = torch.sigmoid(self.gates[i](x)) * delta
+                x = x + delta
+            q, kk, vv = layer.attn.project(layer.attn_norm(x), cos, sin)
+            k_all, v_all = lc.keys_with(kk, vv)
+            x = x + layer.attn.attend(q, k_all, v_all, self_mask)
+            x = x + layer.ffn(layer.ffn_norm(x))
         return self.head(self.norm(x))
 
     def new_cache(self, device: torch.device) -> StackCache:

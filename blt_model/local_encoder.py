@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attention import CrossAttention
+from .attention import CrossAttention, ResidualCrossAttention
 from .config import BLTConfig
 from .hashing import HashNgramEmbedding
 from .ids import VOCAB_SIZE
@@ -31,7 +31,8 @@ class LocalEncoder(nn.Module):
             resid_dropout=c.resid_dropout, headwise_norm=c.headwise_norm, eps=c.norm_eps)
         # patch pooling: max-pool init -> k queries per patch -> cross-attention to the patch's bytes
         self.pool_proj = nn.Linear(D, k * D, bias=False)
-        self.pool_attn = CrossAttention(D, D, c.num_heads, c.attention_dropout, c.norm_eps)
+        cross = ResidualCrossAttention if c.cross_attn_double_residual else CrossAttention
+        self.pool_attn = cross(D, D, c.num_heads, c.attention_dropout, c.norm_eps)
         self.to_global = nn.Linear(k * D, c.g_hidden, bias=False) if k * D != c.g_hidden else nn.Identity()
 
     def embed_ids(self, ids: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:

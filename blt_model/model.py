@@ -116,6 +116,8 @@ class BLT(nn.Module):
         starts[:, 0] = True
         if T >= 1:
             starts[:, 1] = True
+        if self.config.last_position_continues_patch and T >= 2:
+            starts[:, T] = False  # the prediction at T - 1 reads as if position T continued its patch
         pid = starts_to_patch_ids(starts)  # [B, T + 1]
         P = int(pid[:, T - 1].max().item()) + 1
         h = self.encoder(ids)  # [B, T, D]

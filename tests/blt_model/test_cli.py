@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -68,14 +69,22 @@ def test_generate_without_model_warns_random(monkeypatch, capsys):
 
 
 def test_default_model_path(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "SHIPPED_MODEL", tmp_path / "blt-tiny")
+    import blt_chat_assets
+
+    import blt_model.shipped as shipped
+
+    monkeypatch.setattr(blt_chat_assets, "__path__", [str(tmp_path)])
+    monkeypatch.setattr(shipped, "__file__", str(tmp_path / "pkg" / "shipped.py"))  # no checkout fallback
     assert cli.default_model_path() is None
-    save_model(BLT(tiny_config(**TINY)), tmp_path / "blt-tiny")
-    assert cli.default_model_path() == tmp_path / "blt-tiny"
+    save_model(BLT(tiny_config(**TINY)), tmp_path / "models" / "blt-tiny")
+    assert cli.default_model_path() == tmp_path / "models" / "blt-tiny"
 
 
-def test_shipped_location_is_inside_the_package():
-    assert cli.SHIPPED_MODEL.parts[-4:] == ("blt_model", "assets", "models", "blt-tiny")
+def test_shipped_location_is_an_installed_package():
+    """assets/ is installed as the package blt_chat_assets, so `pip install .` carries the model."""
+    import blt_chat_assets
+
+    assert (Path(blt_chat_assets.__path__[0]) / "__init__.py").is_file()
 
 
 def test_info(run_dir, capsys):
