@@ -124,3 +124,8 @@ def test_help_exits_cleanly(capsys):
             cli.main([*cmd, "--help"])
         assert e.value.code == 0
     assert "--show-patches" in capsys.readouterr().out
+
+
+def test_visible_escapes_control_characters():
+    assert cli._visible("a\x1b[31mb\n\tc\x85\x7f") == "a\\x1b[31mb\n\tc\\x85\\x7f"
+    assert cli._visible("héllo wörld") == "héllo wörld"
