@@ -46,6 +46,30 @@ def wall_time(run: Path) -> tuple[float, int]:
     return total, steps
 
 
+def study_markdown(path: Path) -> str:
+    """The patching study's JSON (benchmarks/patching_study.py --json) as a Markdown section."""
+    d = json.loads(path.read_text())
+    files = [f.split("/")[-2] + "/" + f.split("/")[-1] for f in d["settings"]["valid"].split(",")]
+    head = "| variant | params | " + " | ".join(f"bpb {f}" for f in files) + \
+        " | mean patch | inference FLOPs/B | gen B/s | train B/s |"
+    rows = [head, "|" + "---|" * (6 + len(files))]
+    for r in d["results"] + ([d["entropy_model"]] if d.get("entropy_model") else []):
+        bpb = []
+        for f in files:
+            mark = " ★" if d["winners"].get(f) == r["variant"] else ""
+            bpb.append(f"{r['bpb'][f]:.3f}{mark}")
+        mps = "" if r["mean_patch_size"] is None else f"{r['mean_patch_size']:.2f}"
+        rows.append(f"| {r['variant']} | {r['params']:,} | " + " | ".join(bpb) +
+                    f" | {mps} | {r['flops_per_byte'] / 1e6:.2f} M | {r['gen_bytes_per_s']:.0f} | "
+                    f"{r['train_bytes_per_s']:.0f} |")
+    out = [f"Measured by `{d['command']}` ({d['settings']['minutes']} minutes of training per variant, "
+           f"{d['machine']['threads']} thread(s), load average {d['machine']['load_average_at_start']:.1f} "
+           "at the start):", "", *rows, ""]
+    out += [f"- {line}" for line in d["summary"]]
+    out += [f"- {line}" for line in d["notes"]]
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True, help="training run directory (with best/)")
@@ -53,7 +77,7 @@ def main() -> None:
     ap.add_argument("--command", required=True, help="the exact command that trained the run")
     ap.add_argument("--hardware", default=f"{platform.processor() or platform.machine()}, "
                     f"{torch.get_num_threads()} threads, no GPU")
-    ap.add_argument("--study", type=Path, help="markdown table from benchmarks/patching_study.py")
+    ap.add_argument("--study", type=Path, help="JSON written by benchmarks/patching_study.py --json")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -154,7 +178,7 @@ def main() -> None:
     for temp, text in samples.items():
         lines += [f"Prompt `ROMEO:\\n`, temperature {temp}, seed 1, 300 bytes:", "", "```text", "ROMEO:", text, "```", ""]
     if args.study and args.study.exists():
-        lines += ["## Is BLT worth it at this scale?", "", args.study.read_text().strip(), ""]
+        lines += ["## Is BLT worth it at this scale?", "", study_markdown(args.study), ""]
     lines += [
         "## Limits",
         "",
