@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import blt_model
+import blt_model.shipped
 
 # modules whose job is talking to a person (the command line, tables, training progress)
 CONSOLE_MODULES = {"cli", "report", "training"}
@@ -50,3 +51,18 @@ def test_generation_on_cuda_in_half_precision(dtype):
     assert len(out) == 64
     ref = greedy_ids(model, "Hello, GPU", 16, use_cache=False)
     assert out[:8] == ref[:8]  # half precision: the first bytes agree with the reference path
+
+
+def test_shipped_model_is_packaged():
+    """`pip install .` (not only editable) carries assets/models/* as package data."""
+    import tomllib
+
+    root = Path(blt_model.__file__).resolve().parent.parent
+    cfg = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "blt_chat_assets" in cfg["packages"]
+    assert cfg["package-dir"]["blt_chat_assets"] == "assets"
+    assert "models/*/*" in cfg["package-data"]["blt_chat_assets"]
+    shipped = root / "assets" / "models" / "blt-tiny"
+    if shipped.exists():  # once a model ships, it stays under the 25 MB budget
+        assert sum(p.stat().st_size for p in shipped.iterdir()) < 25e6
+        assert blt_model.shipped.shipped_model_path() is not None
