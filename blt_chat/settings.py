@@ -160,7 +160,7 @@ class Settings:
     seed: int | None = None
     # app
     device: str = "auto"
-    template: str = "chat"
+    template: str = "raw"  # the shipped model continues text; "chat" wraps turns as User:/Assistant:
     theme: str = "textual-dark"
     show_entropy: bool = True
     show_patch_marks: bool = True

@@ -47,7 +47,7 @@ async def test_send_prompt_bytes_arrive(tiny_service):
         assert app.status.stats.bytes == len(answer.data)
         assert app.prompt_box.text == ""
         assert "blt ›" in app.transcript.plain_text()
-        assert app.last_settings_used.template == "chat"
+        assert app.last_settings_used.template == "raw"
 
 
 async def test_escape_stops_mid_answer(tiny_service):
@@ -192,14 +192,14 @@ async def test_settings_survive_restart(tiny_service):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")
         app.query_one("#set-temperature").value = "0.25"
-        app.query_one("#set-template").value = "raw"
+        app.query_one("#set-template").value = "chat"
         await pilot.pause(0.1)
         await pilot.press("f8")  # theme
         await pilot.pause(0.05)
     app2 = BLTChatApp(service=tiny_service)
     async with app2.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        assert app2.settings.temperature == 0.25 and app2.settings.template == "raw"
+        assert app2.settings.temperature == 0.25 and app2.settings.template == "chat"
         assert app2.theme == "textual-light"
         assert app2.query_one("#set-temperature").value == "0.25"
 
