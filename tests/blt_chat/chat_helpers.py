@@ -67,3 +67,13 @@ def begin_fake_answer(app: BLTChatApp, user_text: str) -> int:
 def post_events(app: BLTChatApp, gen_id: int, events) -> None:
     for ev in events:
         app.post_message(GenerationEvent(gen_id, ev))
+
+
+async def until(pilot, condition, timeout: float = 20.0) -> None:
+    """Let the app run until `condition()` holds (a loaded CI machine can be slow), then assert it."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+    assert condition()

@@ -46,3 +46,4 @@ def tiny_service_factory():
 @pytest.fixture
 def tiny_service(tiny_service_factory) -> ModelService:
     return tiny_service_factory()
+

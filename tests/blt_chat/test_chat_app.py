@@ -13,7 +13,7 @@ from blt_chat.widgets.inspector import InspectorScreen
 from blt_chat.widgets.model_picker import ModelPicker
 from blt_chat.widgets.settings_panel import SettingsPanel
 
-from .chat_helpers import SAMPLE_ANSWER, begin_fake_answer, recorded_events
+from .chat_helpers import SAMPLE_ANSWER, begin_fake_answer, recorded_events, until
 
 SIZE = (120, 40)
 pytestmark = pytest.mark.anyio
@@ -76,8 +76,8 @@ async def test_setting_changed_in_panel_applies_to_next_generation(tiny_service)
         inp.value = "7"
         panel.query_one("#set-stride").value = "3"
         panel.query_one("#set-scheme").value = "fixed"
-        await pilot.pause(0.1)
-        assert app.settings.max_new_bytes == 7 and app.settings.scheme == "fixed" and app.settings.stride == 3
+        await until(pilot, lambda: app.settings.max_new_bytes == 7 and app.settings.scheme == "fixed"
+                    and app.settings.stride == 3)
         app.send("abc")
         await app.workers.wait_for_complete()
         await pilot.pause(0.1)
@@ -116,7 +116,7 @@ async def test_bad_model_directory_shows_error_and_keeps_model(tiny_service, tmp
     app = BLTChatApp(service=tiny_service, settings=Settings())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
-        assert isinstance(app.screen, ModelPicker)
+        await until(pilot, lambda: isinstance(app.screen, ModelPicker) and bool(app.screen.query("#picker-path")))
         app.screen.query_one("#picker-path").value = str(bad)
         await pilot.click("#picker-load")
         # (not workers.wait_for_complete(): the DirectoryTree's loader worker never ends)
@@ -140,6 +140,7 @@ async def test_load_good_model_from_picker(tiny_service, tmp_path):
     app = BLTChatApp(service=tiny_service, settings=Settings())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
+        await until(pilot, lambda: isinstance(app.screen, ModelPicker) and bool(app.screen.query("#picker-path")))
         app.screen.query_one("#picker-path").value = str(good)
         await pilot.click("#picker-load")
         # (not workers.wait_for_complete(): the DirectoryTree's loader worker never ends)

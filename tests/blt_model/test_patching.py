@@ -63,8 +63,8 @@ def test_patcher_properties(seq, cfg):
             assert all(x <= cfg.max_patch_size for x in ls)
         if cfg.scheme != "fixed":
             assert all(x >= cfg.min_patch_size for x in inner)
-        else:
-            assert all(x == min(cfg.stride, cfg.max_patch_size or cfg.stride) for x in inner)
+        elif cfg.max_patch_size is None or cfg.max_patch_size >= cfg.stride:
+            assert all(x == cfg.stride for x in inner)
     assert torch.equal(lengths_to_starts(lengths, T), starts[:, :T])
     # incremental patcher agrees exactly
     for b in range(B):
