@@ -120,3 +120,9 @@ def test_save_is_atomic(saved, monkeypatch):
     with torch.no_grad():
         assert torch.equal(model(ids), loaded(ids))
     assert not [p for p in path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_saved_files_are_readable_by_others(saved):
+    _, path = saved
+    for name in ("config.json", "model.safetensors"):
+        assert (path / name).stat().st_mode & 0o777 == 0o644
