@@ -242,3 +242,19 @@ def test_out_of_memory_halves_micro_batch_keeping_the_step(tmp_path, monkeypatch
         assert losses[s] == pytest.approx(losses_ref[s], rel=1e-5)
     for k, v in ref.state_dict().items():
         torch.testing.assert_close(model.state_dict()[k], v, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("compile_model", [False, True])
+def test_cuda_bf16_two_stage_training(tmp_path, compile_model):
+    """On a GPU: bf16 autocast (and optionally torch.compile) trains and lowers the loss."""
+    data = tmp_path / "corpus.txt"
+    data.write_text(TEXT)
+    cfg = tiny_config(decoder_layers=1, window_size=32, entropy_context_size=32, max_position_embeddings=256,
+                      target_mean_patch_size=3.0)
+    tc = tcfg(max_steps=12, entropy_max_steps=4, eval_interval=6, eval_max_batches=2, precision="bf16",
+              compile=compile_model)
+    result = train([str(data)], out_dir=tmp_path / "run", model_config=cfg, training=tc, device="cuda")
+    assert math.isfinite(result.best_val_loss)
+    assert load_model(tmp_path / "run" / "best") is not None
