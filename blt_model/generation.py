@@ -12,7 +12,6 @@ counting). Logits then match a full forward over that shortened context.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -63,7 +62,6 @@ class IncrementalState:
         self.completed = 0  # number of completed (pooled, global-stepped) patches
         self.latents: list[torch.Tensor] = []  # last M latents [Dg]
         self.mem: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # decoder k/v of those latents
-        self.mem_first = 0  # patch index of the first latent in `mem`
         self.next_start = True  # does the next position start a patch
         self.last_entropy = float("nan")
         self.max_n = model.encoder.hash_embed.max_n
@@ -95,16 +93,12 @@ class IncrementalState:
         ent_logits = m.entropy_model(x, reset_context=self.cfg.reset_context, cache=self.ent_cache, seg=seg)
         H = entropy_of_logits(ent_logits)[0].tolist()
         # 2. patch decisions for positions t + 1
-        base = len(self.ids)
-        starts_here = []  # does position base + i start a patch
         next_starts = []
-        for i, (tok, h) in enumerate(zip(new_ids, H)):
-            starts_here.append(self.next_start if base + i > 0 else True)
+        for tok, h in zip(new_ids, H):
             self.next_start = self.patcher.feed(tok, h)
             next_starts.append(self.next_start)
         # 3. encoder step(s)
-        ctx = torch.tensor([self.context_ids], dtype=torch.long, device=dev) if self.context_ids else None
-        h_new = m.encoder(x, cache=self.enc_cache, context=ctx)[0]  # [S, D]
+        h_new = m.encoder(x, cache=self.enc_cache, context=self.context_ids)[0]  # [S, D]
         self.ids.extend(new_ids)
         self.context_ids = self.ids[-(self.max_n - 1):] if self.max_n > 1 else []
         # 4. pool patches completed by these bytes and run the global stack once for them
@@ -220,7 +214,7 @@ def generate_stream(
 def _generate(model, ids, cfg, max_new_bytes, temperature, top_k, top_p, rep, gen, use_cache,
               report_prompt, stop_event, max_pos) -> Iterator[ByteEvent]:
     patch_offset = 0  # patch indices before a context re-prefill
-    history = torch.tensor(ids, dtype=torch.long)
+    seen = set(ids)  # ids the repetition penalty applies to
     if use_cache:
         state = IncrementalState(model, cfg)
         logits_all, H, next_starts = state.feed(ids)
@@ -245,6 +239,7 @@ def _generate(model, ids, cfg, max_new_bytes, temperature, top_k, top_p, rep, ge
     for _ in range(max_new_bytes):
         if stop_event is not None and stop_event.is_set():
             return
+        history = torch.tensor(sorted(seen)) if rep != 1.0 else None
         probs = sampling_distribution(last_logits, temperature, top_k, top_p, rep, history)
         tok = sample(probs, gen)
         if use_cache:
@@ -257,7 +252,7 @@ def _generate(model, ids, cfg, max_new_bytes, temperature, top_k, top_p, rep, ge
         if tok == EOS_ID:
             return
         seq.append(tok)
-        history = torch.cat([history, torch.tensor([tok])])
+        seen.add(tok)
         if len(seq) >= max_pos:  # context limit: re-prefill from the most recent half
             patch_offset += patch_index + 1
             seq = [BOS_ID] + seq[-(max_pos // 2):]
@@ -324,4 +319,3 @@ def greedy_ids(model: BLT, prompt: str | bytes, n: int, patch_config: PatchingCo
 
 
 __all__ = ["ByteEvent", "IncrementalState", "generate_stream", "generate_text", "reference_step", "greedy_ids"]
-_ = math

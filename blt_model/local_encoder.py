@@ -35,20 +35,20 @@ class LocalEncoder(nn.Module):
         self.pool_attn = cross(D, D, c.num_heads, c.attention_dropout, c.norm_eps)
         self.to_global = nn.Linear(k * D, c.g_hidden, bias=False) if k * D != c.g_hidden else nn.Identity()
 
-    def embed_ids(self, ids: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        """ids: [B, S] -> [B, S, D]. `context` holds up to max_n - 1 ids before `ids` (cached steps)."""
-        if ids.shape[0] == 1 and ids.shape[1] == 1 and context is not None:
+    def embed_ids(self, ids: torch.Tensor, context: list[int] | None = None) -> torch.Tensor:
+        """ids: [B, S] -> [B, S, D]. `context`: up to max_n - 1 ids before `ids` (batch 1,
+        cached steps), so the n-grams that reach back before `ids` hash as in a full forward."""
+        if context is not None and ids.shape == (1, 1):
             # one cached step: hash the n-grams ending here with integer arithmetic
-            recent = context[0].tolist() + ids[0].tolist()
-            rows = torch.tensor(self.hash_embed.last_bucket_ids(recent), device=ids.device)
+            rows = torch.tensor(self.hash_embed.last_bucket_ids(context + ids[0].tolist()), device=ids.device)
             return self.embed(ids) + self.hash_embed.table(rows).sum(0)
-        if context is not None and context.shape[1] > 0:
-            full = torch.cat([context, ids], dim=1)
-            return self.embed(ids) + self.hash_embed(full)[:, context.shape[1]:]
+        if context:
+            full = torch.cat([torch.tensor([context], dtype=ids.dtype, device=ids.device), ids], dim=1)
+            return self.embed(ids) + self.hash_embed(full)[:, len(context):]
         return self.embed(ids) + self.hash_embed(ids)
 
     def forward(self, ids: torch.Tensor, cache: StackCache | None = None,
-                context: torch.Tensor | None = None) -> torch.Tensor:
+                context: list[int] | None = None) -> torch.Tensor:
         """ids: [B, S] -> byte states [B, S, D]."""
         return self.stack(self.embed_ids(ids, context), cache=cache)
 

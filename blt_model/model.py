@@ -100,12 +100,11 @@ class BLT(nn.Module):
             pl = torch.as_tensor(patch_lengths, device=ids.device).long()
             if pl.dim() == 1:
                 pl = pl[None]
-            total = int(pl.sum(-1).max())
-            if total == T:
-                starts = torch.cat([lengths_to_starts(pl, T), torch.zeros(pl.shape[0], 1, dtype=torch.bool, device=ids.device)], 1)
-            else:
-                starts = lengths_to_starts(pl, T + 1) if total == T + 1 else lengths_to_starts(pl, T)
-                starts = torch.cat([starts, torch.ones(pl.shape[0], 1, dtype=torch.bool, device=ids.device)], 1)[:, : T + 1]
+            # lengths over T + 1 positions already say whether the next one starts a patch
+            total = T + 1 if int(pl.sum(-1).max()) == T + 1 else T
+            starts = lengths_to_starts(pl, total)  # raises unless every row sums to `total`
+            if total == T:  # the next position continues the last patch
+                starts = torch.cat([starts, starts.new_zeros(pl.shape[0], 1)], 1)
             if starts.shape[0] != B:
                 starts = starts.expand(B, -1)
         if starts is None:

@@ -158,18 +158,14 @@ class OnlinePatcher:
         self.theta = np.float32(cfg.entropy_threshold)
         self.theta_r = np.float32(cfg.monotonic_threshold)
         self.t = -1
-        self.length = 0  # length of the current patch (positions already in it)
+        self.length = 0  # positions in the patch that holds t (including t)
         self.prev_h: float | None = None
         self.prev_space = True  # BOS counts as space-like
-        self.patch_index = -1
 
     def feed(self, token_id: int, entropy: float | None) -> bool:
         cfg = self.cfg
         self.t += 1
         t = self.t
-        if t == 0:
-            self.patch_index = 0
-            self.length = 1
         sp = _space_like_id(token_id)
         s = t + 1  # the position being decided
         if s == 1:
@@ -192,7 +188,6 @@ class OnlinePatcher:
         self.prev_space = sp
         if start:
             self.length = 1
-            self.patch_index += 1
         else:
             self.length += 1
         return bool(start)
