@@ -50,6 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from _common import busy_warning  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
@@ -336,18 +337,6 @@ def run_hf(hf, prompt: bytes, n: int, device: torch.device, seed: int) -> Row:
     )
 
 
-def busy_warning() -> float | None:
-    """Warn when other processes keep the CPUs busy: timings would be meaningless."""
-    try:
-        load = os.getloadavg()[0]
-    except (OSError, AttributeError):
-        return None
-    if load > 0.5 * (os.cpu_count() or 1):
-        console.print(f"[yellow]warning: load average {load:.1f} on {os.cpu_count()} CPUs before the benchmark starts; "
-                      "other processes compete for the cores and the timings will be too slow[/]")
-    return load
-
-
 # --- main -----------------------------------------------------------------------------------
 
 def fmt_bytes(n: int | None) -> str:
@@ -437,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.manual_seed(args.seed)
             models.append((name, BLT(BLTConfig.preset(name)).to(device).eval(), True))
 
-    load = busy_warning()
+    load = busy_warning(console)
     rows: list[Row] = []
     max_len = max(lengths)
     tiny_labels = {label for label, m, _ in models if is_tiny_shape(m.config)}

@@ -58,6 +58,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from _common import busy_warning  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from torch import nn  # noqa: E402
@@ -288,18 +289,6 @@ class Result:
     notes: list[str] = field(default_factory=list)
 
 
-def busy_warning() -> float | None:
-    """Warn when other processes keep the CPUs busy: timings would be meaningless."""
-    try:
-        load = os.getloadavg()[0]
-    except (OSError, AttributeError):
-        return None
-    if load > 0.5 * (os.cpu_count() or 1):
-        console.print(f"[yellow]warning: load average {load:.1f} on {os.cpu_count()} CPUs before the benchmark starts; "
-                      "other processes compete for the cores and the timings will be too slow[/]")
-    return load
-
-
 # --- main -----------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -356,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     # the first AdamW imports torch._dynamo (seconds): do it now, not inside the first variant's timing
     torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
 
-    load = busy_warning()
+    load = busy_warning(console)
     # --- data ---
     docs, stats = read_documents(args.data)
     if args.quick:
