@@ -89,9 +89,7 @@ class LocalDecoder(nn.Module):
             write = None
             layer_caches = [None] * len(stack.layers)
         else:
-            k_pos = torch.cat([cache.pos, pos])
-            k_valid = torch.cat([cache.valid, torch.ones(S, dtype=torch.bool, device=h.device)])
-            self_mask = window_mask(pos, k_pos, stack.window, None, None, k_valid)
+            self_mask = cache.mask(pos, stack.window)
             write = cache.plan(S)
             layer_caches = cache.layers
         x = h
@@ -116,10 +114,7 @@ class LocalDecoder(nn.Module):
         t = cache.count - 1
         pos = torch.tensor([t], device=dev)
         cos, sin = stack.rope(pos, h.dtype)
-        k_pos = torch.cat([cache.pos, pos])
-        older = cache.valid & (cache.pos < t)  # the stored entry of t is replaced by the new one
-        k_valid = torch.cat([older, torch.ones(1, dtype=torch.bool, device=dev)])
-        self_mask = window_mask(pos, k_pos, stack.window, None, None, k_valid)
+        self_mask = cache.mask(pos, stack.window, before=t)  # the stored entry of t is replaced by the new one
         x = h
         for i, (layer, lc) in enumerate(zip(stack.layers, cache.layers)):
             if i < len(self.cross):

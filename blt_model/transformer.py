@@ -151,6 +151,18 @@ class StackCache:
             self.valid[write.dst] = True
         self.count += n
 
+    def mask(self, pos: torch.Tensor, window: int | None, seg: torch.Tensor | None = None,
+             before: int | None = None) -> torch.Tensor:
+        """Attention mask of new positions `pos` [S] (segments `seg` [S]) over the keys
+        [cached slots, new entries]; `before` drops cached slots at positions >= it."""
+        S, dev = pos.shape[0], pos.device
+        seg1 = seg if seg is not None else torch.zeros(S, dtype=torch.long, device=dev)
+        valid = self.valid if before is None else self.valid & (self.pos < before)
+        k_pos = torch.cat([self.pos, pos])
+        k_seg = torch.cat([self.seg, seg1])
+        k_valid = torch.cat([valid, torch.ones(S, dtype=torch.bool, device=dev)])
+        return window_mask(pos, k_pos, window, seg1[None], k_seg[None], k_valid)
+
     def slot(self) -> int:
         """Slot of the next single entry."""
         return self.count if self.capacity is None else self.count % self.capacity
@@ -239,10 +251,7 @@ class TransformerStack(nn.Module):
         if B != 1 and seg is not None:
             raise ValueError("cached stacks with segments support batch size 1 only")
         seg1 = seg[0] if seg is not None else torch.zeros(S, dtype=torch.long, device=x.device)
-        k_pos = torch.cat([cache.pos, pos])
-        k_seg = torch.cat([cache.seg, seg1])
-        k_valid = torch.cat([cache.valid, torch.ones(S, dtype=torch.bool, device=x.device)])
-        mask = window_mask(pos, k_pos, self.window, seg1[None], k_seg[None], k_valid)
+        mask = cache.mask(pos, self.window, seg1)
         write = cache.plan(S)
         for layer, lc in zip(self.layers, cache.layers):
             x = layer(x, cos, sin, mask, lc, write)
