@@ -417,7 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON model config, or {\"model\": {...}, \"training\": {...}}; overrides --preset")
     t.add_argument("--out", required=True, metavar="DIR", help="run directory (best/ and last/ models land here)")
     t.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
-    t.add_argument("--max-minutes", type=float, metavar="M", help="stop after M minutes of training")
+    t.add_argument("--max-minutes", type=float, metavar="M", help="stop after M minutes of training (counted over --resume too); "
+                   "the learning rate decays over this budget")
     t.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last state")
     t.add_argument("--seed", type=int, help="random seed (default 0)")

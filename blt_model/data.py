@@ -266,18 +266,32 @@ def read_hf_dataset_source(source: str) -> list[bytes]:
 
 
 def split_documents(docs: Sequence[bytes], valid_fraction: float = 0.05,
-                    min_valid_bytes: int = 1) -> tuple[list[bytes], list[bytes]]:
-    """Hold out the tail of each document for validation (no byte appears in both halves)."""
+                    min_valid_bytes: int = 1,
+                    segment_bytes: int = 1 << 20) -> tuple[list[bytes], list[bytes]]:
+    """Hold out validation bytes from every document (no byte appears in both halves).
+
+    A document is cut into segments of about `segment_bytes` and the tail `valid_fraction` of each
+    segment is held out, so a large file that joins several sources (news, then books, then code)
+    is validated on all of them, not only on whatever comes last. A document shorter than one
+    segment gives its tail, as before. The training pieces become separate documents, so no
+    training window spans a held-out gap.
+    """
     if not 0.0 < valid_fraction < 1.0:
         raise ValueError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
+    if segment_bytes < 1:
+        raise ValueError(f"segment_bytes must be >= 1, got {segment_bytes}")
     train, valid = [], []
     for d in docs:
-        cut = len(d) - max(min_valid_bytes, int(len(d) * valid_fraction))
-        if cut < 1:
-            train.append(d)  # too short to split; keep it for training
-            continue
-        train.append(d[:cut])
-        valid.append(d[cut:])
+        n_seg = max(1, len(d) // segment_bytes)
+        bounds = [len(d) * i // n_seg for i in range(n_seg + 1)]
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            seg = d[lo:hi]
+            cut = len(seg) - max(min_valid_bytes, int(len(seg) * valid_fraction))
+            if cut < 1:
+                train.append(seg)  # too short to split; keep it for training
+                continue
+            train.append(seg[:cut])
+            valid.append(seg[cut:])
     if not valid:
         raise DataError("cannot hold out validation data: every document is too short")
     return train, valid

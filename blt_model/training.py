@@ -6,7 +6,7 @@ loops for callers that bring their own DataLoaders.
 A run directory holds, per stage (the entropy stage lives in `DIR/entropy/`):
   best/        the model with the lowest validation loss (load with `load_model`)
   last/        the latest model
-  state.pt     everything needed to resume (weights, optimizer, scheduler, step, RNG, data
+  state.pt     everything needed to resume (weights, optimizer, step, elapsed training time, RNG, data
                position), a torch.save of tensors and plain containers (loads with weights_only)
   metrics.jsonl one JSON object per log line / evaluation
 Every file is written to a temporary name and renamed, so a kill at any moment leaves the
@@ -90,7 +90,8 @@ class TrainingConfig:
     patience: int = 5  # evaluations without improvement before stopping; 0 = never stop early
     num_epochs: int = 1
     min_text_length: int = 1
-    # budgets: optimizer steps and wall-clock minutes (per invocation); None = unlimited
+    # budgets: optimizer steps and wall-clock minutes, both counted over the whole run (a resumed
+    # run continues the count and the learning-rate decay); None = unlimited
     max_steps: int | None = None
     max_minutes: float | None = None
     # horizon of the cosine decay; default max_steps, else num_epochs * steps per epoch
@@ -242,13 +243,23 @@ def _iter_from(loader: Iterable, skip: int) -> Iterable[torch.Tensor]:
 
 # --- the loop ----------------------------------------------------------------------------------
 
-def _lr_lambda(warmup: int, horizon: int, min_ratio: float) -> Callable[[int], float]:
-    def f(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, horizon - warmup))
-        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-    return f
+def lr_factor(step: int, warmup: int, horizon: int | None, min_ratio: float,
+              time_fraction: float | None = None) -> float:
+    """Learning-rate multiplier: linear warmup, then cosine decay to `min_ratio`.
+
+    Progress through the decay is the larger of the step progress (`step / horizon`) and
+    `time_fraction` (elapsed / budget when the run has a wall-clock budget), so `--max-minutes`
+    alone decays over the time budget and a run with both budgets decays by the one that ends first.
+    """
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    progress = 0.0
+    if horizon is not None:
+        progress = (step - warmup) / max(1, horizon - warmup)
+    if time_fraction is not None:
+        progress = max(progress, time_fraction)
+    progress = min(1.0, max(0.0, progress))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def _param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -331,15 +342,20 @@ def _fit(stage: _Stage, train_loader: Iterable, val_loader: Iterable | None, cfg
         per_epoch = None
     if per_epoch == 0:
         raise DataError("the training data yields no batches")
-    horizon = cfg.schedule_steps or cfg.max_steps or (per_epoch * num_epochs if per_epoch else 10_000)
+    horizon: int | None = cfg.schedule_steps or cfg.max_steps or (per_epoch * num_epochs if per_epoch else None)
     if per_epoch and cfg.max_steps and not cfg.schedule_steps:
-        horizon = min(horizon, per_epoch * num_epochs)
+        horizon = min(cfg.max_steps, per_epoch * num_epochs)
+    if horizon is None and not cfg.max_minutes:
+        horizon = 10_000
+    if cfg.max_minutes and not cfg.max_steps and not cfg.schedule_steps:
+        horizon = None  # a wall-clock budget alone: the decay follows the clock, not the epochs
+    budget_s = cfg.max_minutes * 60 if cfg.max_minutes else None
     opt_kwargs: dict[str, Any] = {"lr": cfg.learning_rate, "betas": cfg.betas, "eps": 1e-8}
     optimizer = torch.optim.AdamW(_param_groups(target, cfg.weight_decay), **opt_kwargs)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg.warmup_steps, horizon, cfg.min_lr_ratio))
 
     s = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_val_loss": math.inf, "bad_evals": 0,
-         "nonfinite_steps": 0, "consecutive_nonfinite": 0, "micro_batch_size": 0}
+         "nonfinite_steps": 0, "consecutive_nonfinite": 0, "micro_batch_size": 0,
+         "elapsed_s": 0.0}  # training seconds over every invocation: the time budget spans resumes
     state_path = run_dir / STATE_NAME if run_dir else None
     best_weights: dict[str, torch.Tensor] | None = None
     if resume and state_path is not None and state_path.exists():
@@ -349,11 +365,10 @@ def _fit(stage: _Stage, train_loader: Iterable, val_loader: Iterable | None, cfg
         try:
             owner.load_state_dict(st["model"])
             optimizer.load_state_dict(st["optimizer"])
-            scheduler.load_state_dict(st["scheduler"])
         except (RuntimeError, ValueError, KeyError) as e:
             raise TrainingError(f"{state_path}: does not match this model ({e})") from None
         for k in s:
-            s[k] = st[k]
+            s[k] = st.get(k, s[k])  # states written before "elapsed_s" existed resume at 0 s
         _set_rng_state(st["rng"])
 
     model: nn.Module = target
@@ -371,7 +386,16 @@ def _fit(stage: _Stage, train_loader: Iterable, val_loader: Iterable | None, cfg
     micro_bs = s["micro_batch_size"] or 0  # 0 = whole loader batches
 
     t_start = time.perf_counter()
-    deadline = t_start + cfg.max_minutes * 60 if cfg.max_minutes else None
+    elapsed_before = float(s["elapsed_s"])
+    deadline = t_start + budget_s - elapsed_before if budget_s else None
+
+    def set_lr() -> float:
+        s["elapsed_s"] = elapsed_before + (time.perf_counter() - t_start)
+        frac = s["elapsed_s"] / budget_s if budget_s else None
+        f = lr_factor(s["step"], cfg.warmup_steps, horizon, cfg.min_lr_ratio, frac)
+        for g in optimizer.param_groups:
+            g["lr"] = cfg.learning_rate * f
+        return cfg.learning_rate * f
     progress_total = cfg.max_steps or (per_epoch * num_epochs if per_epoch else None)
     progress = TrainingProgress(progress_total, stage.name, enabled=main and cfg.progress, console=console,
                                 start_step=s["step"])
@@ -384,9 +408,10 @@ def _fit(stage: _Stage, train_loader: Iterable, val_loader: Iterable | None, cfg
     def save_state() -> None:
         if state_path is None or not main:
             return
+        s["elapsed_s"] = elapsed_before + (time.perf_counter() - t_start)
         st = {"format": STATE_FORMAT, "stage": stage.name, **s,
               "model": {k: v.detach().cpu() for k, v in owner.state_dict().items()},
-              "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+              "optimizer": optimizer.state_dict(),
               "rng": _rng_state(), "config": cfg.to_dict()}
         _save_state(state_path, st)
 
@@ -485,11 +510,10 @@ def _fit(stage: _Stage, train_loader: Iterable, val_loader: Iterable | None, cfg
                             f"or gradient (step {s['step']}); try a lower learning rate{where}")
                     continue
                 s["consecutive_nonfinite"] = 0
+                lr = set_lr()
                 optimizer.step()
-                scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 s["step"] += 1
-                lr = optimizer.param_groups[0]["lr"]
                 progress.update(s["step"], loss=loss, n_bytes=n_bytes, lr=lr)
                 if s["step"] % cfg.log_interval == 0 or s["step"] == 1:
                     log.write({"stage": stage.name, "step": s["step"], "epoch": s["epoch"], "loss": loss,
@@ -512,7 +536,7 @@ def _fit(stage: _Stage, train_loader: Iterable, val_loader: Iterable | None, cfg
                     break
                 if deadline is not None:
                     # every rank must stop at the same step: rank 0's clock decides
-                    late = torch.tensor([float(time.perf_counter() > deadline)], device=device)
+                    late = torch.tensor([float(time.perf_counter() >= deadline)], device=device)
                     if world > 1:
                         dist.broadcast(late, 0)
                     if late.item():

@@ -132,6 +132,16 @@ def test_split_documents_holds_out_tails():
     assert len(valid) == 2
 
 
+def test_split_documents_holds_out_every_part_of_a_long_document():
+    # a file that joins sources (prose, then code) must validate on each, not only the last
+    doc = b"p" * 3000 + b"c" * 1000
+    train, valid = split_documents([doc], 0.1, segment_bytes=1000)
+    assert len(valid) == 4 and b"".join(valid).count(b"p") == 300 and b"".join(valid).count(b"c") == 100
+    # every byte is in exactly one half, in order
+    pieces = [p for pair in zip(train, valid) for p in pair]
+    assert b"".join(pieces) == doc
+
+
 # --- dataset ------------------------------------------------------------------------------------
 
 DOC = bytes(range(32, 127)) * 5  # 475 bytes

@@ -96,6 +96,55 @@ def test_resume_matches_uninterrupted_run(tmp_path):
         assert partial[s] == straight[s]
 
 
+class _Clock:
+    """A stand-in for the time module whose clock moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def perf_counter(self) -> float:
+        return self.t
+
+
+def _lrs(run_dir):
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {x["step"]: x["lr"] for x in lines if "lr" in x}
+
+
+def test_max_minutes_alone_decays_over_the_time_budget_and_resume_keeps_it(tmp_path, monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(training, "time", clock)
+    # 10 steps of 6 s fill a 1-minute budget; 50 epochs would be the old, never-reached horizon
+    cfg = tcfg(max_minutes=1.0, warmup_steps=0, log_interval=1, eval_interval=100, min_lr_ratio=0.1)
+
+    def run(out, stop_at=None, resume=False):
+        torch.manual_seed(0)
+        model = BLT(small_cfg())
+
+        def on_step(step, loss):
+            clock.t += 6.0
+            return stop_at is not None and step >= stop_at
+
+        tl, vl = loaders()
+        train_model(model, tl, vl, cfg, out_dir=out, resume=resume, on_step=on_step)
+        return _lrs(out)
+
+    straight = run(tmp_path / "a")
+    assert max(straight) == 10  # stopped by the clock
+    lrs = [straight[k] for k in sorted(straight)]
+    assert lrs == sorted(lrs, reverse=True) and lrs[0] == pytest.approx(cfg.learning_rate)
+    # the last step runs at 54 of 60 s: within 3% of the floor of the cosine
+    assert lrs[-1] < cfg.learning_rate * 0.13
+    partial = run(tmp_path / "b", stop_at=4)
+    assert max(partial) == 4
+    clock.t += 500.0  # time between the runs does not count
+    resumed = run(tmp_path / "b", resume=True)
+    assert sorted(resumed) == list(range(1, 11))  # the resumed run stops at the same budget
+    for step in range(5, 11):
+        assert resumed[step] == pytest.approx(straight[step], rel=1e-9)
+    assert load_state(tmp_path / "b" / "state.pt")["elapsed_s"] == pytest.approx(60.0)
+
+
 def test_interrupted_save_keeps_previous_best_loadable(tmp_path, monkeypatch):
     torch.manual_seed(0)
     model = BLT(small_cfg())
