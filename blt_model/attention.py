@@ -16,6 +16,9 @@ from torch import nn
 from .layers import RMSNorm, apply_rotary
 
 
+HEADWISE_NORM_INIT = 0.1  # initial gain of the differential heads' RMSNorm (see SelfAttention)
+
+
 def lambda_init_schedule(layer: int) -> float:
     """lambda_init for layer l >= 1 (1-based): 0.8 - 0.6 exp(-0.3 (l - 1))."""
     if layer < 1:
@@ -87,6 +90,11 @@ class SelfAttention(nn.Module):
             self.lambda_q2 = nn.Parameter(torch.randn(d) * 0.1)
             self.lambda_k2 = nn.Parameter(torch.randn(d) * 0.1)
             self.headwise_norm = RMSNorm(2 * d, eps=eps) if headwise_norm else None
+            if self.headwise_norm is not None:
+                # the norm makes each head's output RMS 1 at initialisation, while a standard head
+                # averages near-random values over its window (RMS ~0.01 in the local layers): a gain
+                # of 1 starts the branch ~20x too loud and short runs never recover (issue 12)
+                nn.init.constant_(self.headwise_norm.weight, HEADWISE_NORM_INIT)
         elif kind != "standard":
             raise ValueError(f"attention kind: must be 'standard' or 'differential', got {kind!r}")
 

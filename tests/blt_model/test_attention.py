@@ -94,3 +94,33 @@ def test_rmsnorm_and_rotary():
         return float((apply_rotary(q, cq, sq) * apply_rotary(k, ck, sk)).sum())
 
     assert dot(5, 2) == pytest.approx(dot(105, 102), abs=1e-4)
+
+
+def _branch_rms(kind: str) -> list[float]:
+    """RMS of every self-attention branch (the output of wo) of a fresh BLT on English bytes."""
+    from blt_model import BLT, BLTConfig, encode
+
+    torch.manual_seed(0)
+    cfg = BLTConfig.preset("tiny").replace(encoder_attention=kind, global_attention=kind,
+                                           decoder_attention=kind, patching_scheme="space")
+    model = BLT(cfg).eval()
+    text = ("It is a truth universally acknowledged, that a single man in possession of a good "
+            "fortune, must be in want of a wife. ") * 3
+    out: list[float] = []
+    hooks = [m.attn.wo.register_forward_hook(lambda _m, _i, o: out.append(o.pow(2).mean().sqrt().item()))
+             for name, m in model.named_modules()
+             if isinstance(getattr(m, "attn", None), SelfAttention) and not name.startswith("entropy")]
+    with torch.no_grad():
+        model(torch.tensor([encode(text)]))
+    for h in hooks:
+        h.remove()
+    return out
+
+
+def test_differential_branches_start_no_louder_than_standard_ones():
+    # issue 12: with a norm gain of 1 the local layers' differential branch started ~22x louder
+    # than standard attention's (0.17 against 0.008), and short training runs stayed behind
+    std, diff = _branch_rms("standard"), _branch_rms("differential")
+    assert len(std) == len(diff) >= 3
+    for s, d in zip(std, diff):
+        assert d < 4 * s, (std, diff)
