@@ -6,40 +6,134 @@ Every failure to load raises `CheckpointError` whose message names the path and 
 from __future__ import annotations
 
 import json
+import math
 import os
+import signal
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from .config import BLTConfig
+from .guards import check_memory, read_regular_file, require_regular_file, terminal_safe
 from .model import BLT
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+MAX_CONFIG_BYTES = 4 << 20  # a real config.json is a few KB; a link to /dev/zero is endless
+FAULT_ENV = "BLT_FAULT_POINT"  # test hook: "POINT" or "POINT:N" kills the process at that point
+_fault_hits: dict[str, int] = {}
 
 
 class CheckpointError(ValueError):
     """A model directory or file could not be loaded (missing, corrupt, or inconsistent)."""
 
 
-def _atomic_write(path: Path, write) -> None:
+def fault_point(name: str) -> None:
+    """Fault injection for tests: with BLT_FAULT_POINT=name[:N], SIGKILL this process the Nth
+    time (default first) it passes `name`. Points: after_tmp_written, before_rename (every
+    atomic write), between_weights_and_config (save_model), between_weights_and_state (training)."""
+    want = os.environ.get(FAULT_ENV)
+    if not want:
+        return
+    point, _, nth = want.partition(":")
+    if point != name:
+        return
+    _fault_hits[name] = _fault_hits.get(name, 0) + 1
+    if _fault_hits[name] >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _atomic_write(path: Path, write: Callable[[str], Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except SafetensorError as e:  # a full disk surfaces as safetensors' own error type
+            raise OSError(f"{path}: cannot write ({e})") from None
+        fault_point("after_tmp_written")
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a saved model should be readable like any file
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        fault_point("before_rename")
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+# the names `_atomic_write` gives its temporary files: .NAME.<random>.tmp
+_TEMP_OF = ("model.safetensors", "config.json", "state.pt", "run.json", "done.json")
+
+
+def remove_temp_files(directory: str | os.PathLike) -> tuple[int, int]:
+    """Delete the temporary files that killed saves left in `directory` and below (only names
+    of the form `.model.safetensors.XXXX.tmp` etc.) -> (files, bytes) removed."""
+    count = size = 0
+    root = Path(directory)
+    if not root.is_dir():
+        return 0, 0
+    for dirpath, dirnames, names in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for n in names:
+            if n.endswith(".tmp") and any(n.startswith(f".{base}.") for base in _TEMP_OF):
+                f = Path(dirpath) / n
+                try:
+                    st = f.lstat()
+                    f.unlink()
+                except OSError:
+                    continue
+                count, size = count + 1, size + st.st_size
+    return count, size
+
+
+# what marks a directory as holding a model or a training run
+RUN_MARKERS = (CONFIG_NAME, WEIGHTS_NAME, "best", "last", "run.json", "state.pt", "metrics.jsonl", "entropy")
+
+
+def holds_model_or_run(directory: str | os.PathLike) -> str | None:
+    """The first entry of `directory` that marks a model or a run (config.json, best/, ...), else None."""
+    d = Path(directory)
+    return next((m for m in RUN_MARKERS if os.path.lexists(d / m)), None)
+
+
+def move_aside(directory: str | os.PathLike) -> Path:
+    """Rename `directory` to `NAME.old-YYYYmmdd-HHMMSS[-N]` next to it (never deletes) -> new path."""
+    d = Path(directory)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = d.with_name(f"{d.name}.old-{stamp}")
+    n = 1
+    while os.path.lexists(target):
+        target = d.with_name(f"{d.name}.old-{stamp}-{n}")
+        n += 1
+    os.rename(d, target)
+    return target
+
+
+def prepare_output_dir(directory: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
+                       what: str = "a model or a training run", move: bool = True) -> Path | None:
+    """Refuse to write into a directory that already holds a model or a run, unless `resume`
+    (continue it) or `overwrite` (move it aside first, see `move_aside`). Returns where the old
+    directory went, or None. `move=False` only checks (e.g. on the non-writing ranks)."""
+    d = Path(directory)
+    if os.path.lexists(d) and not d.is_dir():
+        raise ValueError(f"{terminal_safe(d)}: exists and is not a directory")
+    marker = holds_model_or_run(d) if d.is_dir() else None
+    if marker is None or resume:
+        return None
+    if not overwrite:
+        raise ValueError(f"{terminal_safe(d)}: already holds {what} ({marker}); pass --resume to continue it "
+                         "or --overwrite to move it aside")
+    return move_aside(d) if move else None
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -64,19 +158,62 @@ def save_model(model: BLT, directory: str | os.PathLike, dtype: torch.dtype | No
         state[name] = t.contiguous().cpu()
     meta = {"format": "blt-chat", **(metadata or {})}
     _atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata=meta))
+    fault_point("between_weights_and_config")
     atomic_write_text(directory / CONFIG_NAME, model.config.to_json() + "\n")
     return directory
 
 
-def _read_config(path: Path) -> dict:
+def read_config(path: Path) -> Any:
+    """config.json as JSON: only a regular file under MAX_CONFIG_BYTES is read."""
+    if not os.path.lexists(path):
+        raise CheckpointError(f"{terminal_safe(path)}: missing config.json; a model directory holds "
+                              "config.json and model.safetensors")
+    data = read_regular_file(path, MAX_CONFIG_BYTES, CheckpointError)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: missing config.json; a model directory holds config.json and model.safetensors") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: cannot read ({e})") from None
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{terminal_safe(path)}: not a UTF-8 text file") from None
     except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: config is not valid JSON ({e})") from None
+        raise CheckpointError(f"{terminal_safe(path)}: config is not valid JSON ({e})") from None
+    except RecursionError:
+        raise CheckpointError(f"{terminal_safe(path)}: config is nested too deeply") from None
+
+
+def open_safetensors(path: Path) -> Any:
+    """A safetensors handle (header read, data memory-mapped) for a regular file."""
+    require_regular_file(path, CheckpointError)
+    try:
+        return safe_open(str(path), framework="pt", device="cpu")
+    except Exception as e:  # safetensors raises its own error types
+        raise CheckpointError(f"{terminal_safe(path)}: corrupt or truncated safetensors file ({e})") from None
+
+
+def check_layer_count(config: BLTConfig, tensors: int, where: Path) -> None:
+    """Every layer of the config has tensors, so a config with more layers than the files have
+    tensors cannot match them; checked before building even an empty (meta) model, whose size
+    in Python objects grows with the layer counts."""
+    layers = (config.encoder_layers + 2 * config.decoder_layers + config.global_layers
+              + config.entropy_model_layers)
+    if layers > tensors:
+        raise CheckpointError(f"{terminal_safe(where)}: the config implies {layers:,} layers but the weights "
+                              f"hold only {tensors:,} tensors")
+
+
+def meta_model(config: BLTConfig) -> BLT:
+    """The model's structure with no memory behind it (tensors on the meta device)."""
+    with torch.device("meta"):
+        return BLT(config)
+
+
+def check_weights_memory(shapes: dict[str, torch.Size], dtype: torch.dtype, where: Path) -> None:
+    """Refuse weights that would not fit in the memory left, before allocating them."""
+    count = _param_count(shapes)
+    check_memory(count * torch.empty((), dtype=dtype).element_size(), f"{where} ({count:,} parameters)",
+                 CheckpointError)
+
+
+def _param_count(shapes: dict[str, Any]) -> int:
+    return sum(math.prod(s) for s in shapes.values())
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None,
@@ -87,18 +224,23 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     A transformers directory (config.json with a "model_type", e.g. Meta's BLT weights) is
     converted on the fly by `hf_compat.load_hf_model`, which calls `progress(done, total, name)`
     per tensor when given.
+
+    Nothing is allocated before the config has been checked against the safetensors header
+    (every tensor the config implies, with its shape; nothing else) and the weights are known
+    to fit in the memory available.
     """
     p = Path(path).expanduser()
     if p.is_file() and p.name in (CONFIG_NAME, WEIGHTS_NAME):
         p = p.parent
     if not p.exists():
-        raise CheckpointError(f"{p}: no such file or directory")
+        raise CheckpointError(f"{terminal_safe(p)}: no such file or directory")
     if not p.is_dir():
-        raise CheckpointError(f"{p}: not a model directory (expected a directory with {CONFIG_NAME} and {WEIGHTS_NAME})")
+        raise CheckpointError(f"{terminal_safe(p)}: not a model directory (expected a directory with "
+                              f"{CONFIG_NAME} and {WEIGHTS_NAME})")
     cfg_path, w_path = p / CONFIG_NAME, p / WEIGHTS_NAME
-    if not cfg_path.exists() and not w_path.exists():
-        raise CheckpointError(f"{p}: not a model directory (no {CONFIG_NAME} or {WEIGHTS_NAME} in it)")
-    raw = _read_config(cfg_path)
+    if not os.path.lexists(cfg_path) and not os.path.lexists(w_path):
+        raise CheckpointError(f"{terminal_safe(p)}: not a model directory (no {CONFIG_NAME} or {WEIGHTS_NAME} in it)")
+    raw = read_config(cfg_path)
     if isinstance(raw, dict) and raw.get("model_type") is not None:
         from . import hf_compat  # transformers-format directories (Meta's released weights)
 
@@ -106,28 +248,38 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     try:
         config = BLTConfig.from_dict(raw)
     except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{cfg_path}: invalid config ({e})") from None
-    if not w_path.exists():
-        raise CheckpointError(f"{p}: missing {WEIGHTS_NAME}")
+        raise CheckpointError(f"{terminal_safe(cfg_path)}: invalid config ({e})") from None
+    if not os.path.lexists(w_path):
+        raise CheckpointError(f"{terminal_safe(p)}: missing {WEIGHTS_NAME}")
+    handle = open_safetensors(w_path)
     try:
-        state = load_file(str(w_path), device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{w_path}: corrupt or truncated safetensors file ({e})") from None
-    model = BLT(config)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
+        stored = {n: tuple(handle.get_slice(n).get_shape()) for n in handle.keys()}
+    except Exception as e:
+        raise CheckpointError(f"{terminal_safe(w_path)}: corrupt or truncated safetensors file ({e})") from None
+    check_layer_count(config, len(stored), w_path)
+    model = meta_model(config)
+    expected = {n: tuple(t.shape) for n, t in model.state_dict().items()}
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
     if missing or unexpected:
         what = f"missing tensor {missing[0]!r}" if missing else f"unexpected tensor {unexpected[0]!r}"
-        raise CheckpointError(f"{w_path}: weights do not match {cfg_path.name} ({what}; "
-                              f"{len(missing)} missing, {len(unexpected)} unexpected)")
-    for name, t in state.items():
-        if t.shape != expected[name].shape:
-            raise CheckpointError(f"{w_path}: tensor {name!r} has shape {tuple(t.shape)}, "
-                                  f"config expects {tuple(expected[name].shape)}")
+        raise CheckpointError(f"{terminal_safe(w_path)}: weights do not match {cfg_path.name} ({what}; "
+                              f"{len(missing)} missing, {len(unexpected)} unexpected; the config implies "
+                              f"{_param_count(expected):,} parameters, the file holds {_param_count(stored):,})")
+    for name, shape in stored.items():
+        if shape != expected[name]:
+            raise CheckpointError(f"{terminal_safe(w_path)}: tensor {name!r} has shape {shape}, "
+                                  f"config expects {expected[name]}")
     target = dtype or torch.float32
-    state = {k: (v.to(target) if v.is_floating_point() else v) for k, v in state.items()}
-    model.load_state_dict(state)
+    check_weights_memory(expected, target, p)
+    state = {}
+    for name in expected:
+        try:
+            t = handle.get_tensor(name)
+        except Exception as e:
+            raise CheckpointError(f"{terminal_safe(w_path)}: cannot read tensor {name!r} ({e})") from None
+        state[name] = t.to(target) if t.is_floating_point() else t
+    model.load_state_dict(state, assign=True)
     if dtype is not None:
         model.to(dtype)
     if device is not None:

@@ -31,6 +31,14 @@ def _check(cond: bool, name: str, msg: str) -> None:
         raise ValueError(f"{name}: {msg}")
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)  # JSON true is not a count
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 @dataclass
 class PatchingConfig:
     """How a byte sequence is cut into patches (see architecture.md section 2).
@@ -50,15 +58,17 @@ class PatchingConfig:
 
     def __post_init__(self) -> None:
         _check(self.scheme in PATCHING_SCHEMES, "scheme", f"must be one of {PATCHING_SCHEMES}, got {self.scheme!r}")
-        _check(isinstance(self.entropy_threshold, (int, float)) and math.isfinite(self.entropy_threshold),
+        _check(_is_number(self.entropy_threshold),
                "entropy_threshold", f"must be a finite number, got {self.entropy_threshold!r}")
-        _check(isinstance(self.monotonic_threshold, (int, float)) and math.isfinite(self.monotonic_threshold),
+        _check(_is_number(self.monotonic_threshold),
                "monotonic_threshold", f"must be a finite number, got {self.monotonic_threshold!r}")
-        _check(isinstance(self.stride, int) and self.stride >= 1, "stride", f"must be an integer >= 1, got {self.stride!r}")
-        _check(isinstance(self.min_patch_size, int) and self.min_patch_size >= 1,
+        _check(_is_int(self.stride) and self.stride >= 1, "stride", f"must be an integer >= 1, got {self.stride!r}")
+        _check(_is_int(self.min_patch_size) and self.min_patch_size >= 1,
                "min_patch_size", f"must be an integer >= 1, got {self.min_patch_size!r}")
+        for name in ("use_monotonic", "reset_context"):
+            _check(isinstance(getattr(self, name), bool), name, f"must be true or false, got {getattr(self, name)!r}")
         if self.max_patch_size is not None:
-            _check(isinstance(self.max_patch_size, int) and self.max_patch_size >= self.min_patch_size,
+            _check(_is_int(self.max_patch_size) and self.max_patch_size >= self.min_patch_size,
                    "max_patch_size", f"must be None or an integer >= min_patch_size ({self.min_patch_size}), got {self.max_patch_size!r}")
         self.entropy_threshold = float(self.entropy_threshold)
         self.monotonic_threshold = float(self.monotonic_threshold)
@@ -158,20 +168,24 @@ class BLTConfig:
                    "ngram_hash_functions"]
         for name in pos_int:
             v = getattr(self, name)
-            _check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, f"must be an integer >= 1, got {v!r}")
+            _check(_is_int(v) and v >= 1, name, f"must be an integer >= 1, got {v!r}")
         for name in ("encoder_layers", "decoder_layers"):
             v = getattr(self, name)
-            _check(isinstance(v, int) and v >= 0, name, f"must be an integer >= 0, got {v!r}")
+            _check(_is_int(v) and v >= 0, name, f"must be an integer >= 0, got {v!r}")
         _check(self.decoder_layers >= 1, "decoder_layers", "must be >= 1 (the decoder reads the patch latents)")
         for name in ("global_hidden_size", "global_intermediate_size", "global_num_heads"):
             v = getattr(self, name)
-            _check(v is None or (isinstance(v, int) and v >= 1), name, f"must be None or an integer >= 1, got {v!r}")
+            _check(v is None or (_is_int(v) and v >= 1), name, f"must be None or an integer >= 1, got {v!r}")
         for name in ("attention_dropout", "resid_dropout"):
             v = getattr(self, name)
-            _check(isinstance(v, (int, float)) and 0.0 <= v < 1.0, name, f"must be in [0, 1), got {v!r}")
-        _check(self.vocab_size == 260, "vocab_size", f"must be 260 (the BLT id layout), got {self.vocab_size!r}")
-        _check(isinstance(self.ngram_sizes, list) and all(isinstance(n, int) and n >= 2 for n in self.ngram_sizes),
-               "ngram_sizes", f"must be a list of integers >= 2, got {self.ngram_sizes!r}")
+            _check(_is_number(v) and 0.0 <= v < 1.0, name, f"must be in [0, 1), got {v!r}")
+        for name in ("decoder_gate", "cross_attn_all_layers_decoder", "headwise_norm", "use_monotonic", "reset_context"):
+            _check(isinstance(getattr(self, name), bool), name, f"must be true or false, got {getattr(self, name)!r}")
+        _check(_is_int(self.vocab_size) and self.vocab_size == 260, "vocab_size", f"must be 260 (the BLT id layout), got {self.vocab_size!r}")
+        # n-gram hashing loops over the sizes for every byte: a handful of small sizes is the design
+        _check(isinstance(self.ngram_sizes, list) and 1 <= len(self.ngram_sizes) <= 64
+               and all(_is_int(n) and 2 <= n <= 1024 for n in self.ngram_sizes),
+               "ngram_sizes", f"must be a list of 1 to 64 integers in [2, 1024], got {self.ngram_sizes!r}")
         for name in ("encoder_attention", "global_attention", "decoder_attention", "entropy_attention"):
             v = getattr(self, name)
             _check(v in ATTENTION_KINDS, name, f"must be one of {ATTENTION_KINDS}, got {v!r}")
@@ -186,18 +200,17 @@ class BLTConfig:
                 _check(heads % 2 == 0, name, f"differential attention needs an even number of heads, got {heads}")
         for name in ("rope_theta", "norm_eps", "initial_entropy_threshold", "monotonic_threshold", "target_mean_patch_size"):
             v = getattr(self, name)
-            _check(isinstance(v, (int, float)) and math.isfinite(v), name, f"must be a finite number, got {v!r}")
+            _check(_is_number(v), name, f"must be a finite number, got {v!r}")
         _check(self.rope_theta > 0, "rope_theta", "must be > 0")
         _check(self.norm_eps > 0, "norm_eps", "must be > 0")
         _check(self.target_mean_patch_size >= 1, "target_mean_patch_size", "must be >= 1")
-        _check(self.entropy_threshold is None or (isinstance(self.entropy_threshold, (int, float)) and math.isfinite(self.entropy_threshold)),
+        _check(self.entropy_threshold is None or _is_number(self.entropy_threshold),
                "entropy_threshold", f"must be None (not calibrated) or a finite number, got {self.entropy_threshold!r}")
-        _check(self.global_rope_theta is None or self.global_rope_theta > 0, "global_rope_theta", "must be None or > 0")
-        _check(self.entropy_rope_theta is None or (isinstance(self.entropy_rope_theta, (int, float))
-                                                   and math.isfinite(self.entropy_rope_theta) and self.entropy_rope_theta > 0),
-               "entropy_rope_theta", f"must be None or a finite number > 0, got {self.entropy_rope_theta!r}")
+        for name in ("global_rope_theta", "entropy_rope_theta"):
+            v = getattr(self, name)
+            _check(v is None or (_is_number(v) and v > 0), name, f"must be None or a finite number > 0, got {v!r}")
         v = self.decoder_intermediate_size
-        _check(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+        _check(v is None or (_is_int(v) and v >= 1),
                "decoder_intermediate_size", f"must be None or an integer >= 1, got {v!r}")
         for name in ("cross_attn_double_residual", "global_final_norm", "last_position_continues_patch"):
             _check(isinstance(getattr(self, name), bool), name, f"must be true or false, got {getattr(self, name)!r}")

@@ -24,6 +24,7 @@ from torch import nn
 
 from .config import PatchingConfig
 from .ids import BOE_ID, BOS_ID, OFFSET
+from .sampling import check_finite_logits
 
 __all__ = [
     "MetricsAccumulator",
@@ -44,6 +45,10 @@ def _unwrap(model: nn.Module) -> nn.Module:
     while hasattr(model, "_orig_mod") and isinstance(model._orig_mod, nn.Module):
         model = model._orig_mod
     return model
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -86,6 +91,7 @@ class MetricsAccumulator:
         mask = targets != BOE_ID
         if target_mask is not None:
             mask = mask & target_mask.to(mask.device)
+        check_finite_logits(logits)  # a NaN model must not report "nan bits per byte"
         logp = F.log_softmax(logits[:, :-1].float(), dim=-1)
         tok = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         top_logp, top = logp.max(-1)
@@ -153,6 +159,8 @@ def evaluate_loader(model: nn.Module, batches: Iterable[torch.Tensor], patch_con
                     autocast_dtype: torch.dtype | None = None, distributed: bool = True) -> dict[str, float]:
     """Metrics over batches of ids (Long[B, T], BOS first, BOE padding), e.g. a DataLoader over an
     eval-mode `ByteDataset`. In a torch.distributed job the sums of all processes are merged."""
+    if max_batches is not None and (not _is_int(max_batches) or max_batches < 1):
+        raise ValueError(f"max_batches: must be None or an integer >= 1, got {max_batches!r}")
     device = torch.device(device) if device is not None else _model_device(model)
     was_training = model.training
     model.eval()
@@ -180,12 +188,12 @@ def sliding_windows(data: bytes, window: int, stride: int | None = None) -> list
     preceding context (all of it, for the first ones), so every scored byte sees at least that
     much history. stride defaults to half the window.
     """
+    if not _is_int(window) or window < 2:
+        raise ValueError(f"window: must be an integer >= 2 ids, got {window!r}")
     span = window - 1
-    if span < 1:
-        raise ValueError(f"window must be >= 2 ids, got {window}")
     stride = max(1, span // 2) if stride is None else stride
-    if not 1 <= stride <= span:
-        raise ValueError(f"stride must be in [1, {span}], got {stride}")
+    if not _is_int(stride) or not 1 <= stride <= span:
+        raise ValueError(f"stride: must be an integer in [1, {span}], got {stride!r}")
     out: list[tuple[list[int], int]] = []
     pos = 0
     while pos < len(data):
@@ -212,6 +220,10 @@ def compute_bits_per_byte(model: nn.Module, data: bytes | str | torch.utils.data
     """
     from .data import collate_batch
 
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"batch_size: must be an integer >= 1, got {batch_size!r}")
+    if window is not None and (not _is_int(window) or window < 2):
+        raise ValueError(f"window: must be an integer >= 2 ids, got {window!r}")
     device = torch.device(device) if device is not None else _model_device(model)
     if isinstance(data, str):
         data = data.encode("utf-8", errors="surrogatepass")

@@ -23,7 +23,7 @@ from .entropy_model import NEWLINE_ID, entropy_of_logits
 from .ids import BOS_ID, EOS_ID, OFFSET, encode
 from .model import BLT
 from .patching import OnlinePatcher, patch_starts
-from .sampling import sample, sampling_distribution
+from .sampling import check_sampling, sample, sampling_distribution
 
 
 @dataclass
@@ -188,9 +188,11 @@ def generate_stream(
     Stops at EOS (reported as an event with byte None), after `max_new_bytes`, when
     `stop_event` is set (checked between bytes), or when the caller stops iterating.
     """
-    if max_new_bytes < 0:
-        raise ValueError(f"max_new_bytes: must be >= 0, got {max_new_bytes}")
-    sampling_distribution(torch.zeros(260), temperature, top_k, top_p, repetition_penalty)  # validate early
+    if not isinstance(max_new_bytes, int) or isinstance(max_new_bytes, bool) or max_new_bytes < 0:
+        raise ValueError(f"max_new_bytes: must be an integer >= 0, got {max_new_bytes!r}")
+    check_sampling(temperature, top_k, top_p, repetition_penalty)  # validate before any work
+    if seed is not None and not (isinstance(seed, int) and 0 <= seed < 2**64):
+        raise ValueError(f"seed: must be an integer in [0, 2**64), got {seed!r}")
     cfg = _resolve(model, patch_config)
     was_training = model.training
     model.eval()

@@ -37,8 +37,16 @@ from typing import Any
 
 import torch
 
-from .checkpoint import CheckpointError
+from .checkpoint import (
+    CheckpointError,
+    check_layer_count,
+    check_weights_memory,
+    meta_model,
+    open_safetensors,
+    read_config,
+)
 from .config import BLTConfig
+from .guards import read_regular_file, terminal_safe
 from .ids import VOCAB_SIZE
 from .model import BLT
 
@@ -48,6 +56,7 @@ WEIGHTS_NAME = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"
 
 Progress = Callable[[int, int, str], None]
+_MAX_INDEX_BYTES = 64 << 20  # an index lists tensor names; even huge models need a few MB
 _CHUNK = 1 << 24  # elements per block when converting a large tensor's dtype
 _ST_DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16"}
 
@@ -77,8 +86,8 @@ def is_hf_model_dir(path: str | os.PathLike) -> bool:
     """True if `path` is a directory whose config.json names a transformers model type."""
     p = Path(path).expanduser() / CONFIG_NAME
     try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raw = read_config(p)
+    except CheckpointError:
         return False
     return isinstance(raw, dict) and raw.get("model_type") is not None
 
@@ -96,6 +105,14 @@ class _Sub:
             raise CheckpointError(f"{where}: {name} must be a JSON object, got {type(d).__name__}")
         self.name, self.where = name, where
         self.d = {**_SUB_DEFAULTS[name], **{k: v for k, v in d.items() if v is not None or k in ("sliding_window",)}}
+        for key in ("hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size",
+                    "num_key_value_heads"):
+            v = self.d.get(key)
+            if v is None and key in ("intermediate_size", "num_key_value_heads"):
+                continue  # computed / defaulted below
+            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "num_hidden_layers" else 1):
+                low = 0 if key == "num_hidden_layers" else 1
+                raise CheckpointError(f"{where}: {name}.{key} must be an integer >= {low}, got {v!r}")
         if name == "encoder_config" and self.d.get("intermediate_size") is None:
             self.d["intermediate_size"] = int(8 * self.hidden / 3)
         heads = self.heads
@@ -241,36 +258,37 @@ class _Tensors:
     """Memory-mapped access to the tensors of model.safetensors or of an indexed set of shards."""
 
     def __init__(self, directory: Path) -> None:
-        from safetensors import safe_open
-
         self.dir = directory
         single, index = directory / WEIGHTS_NAME, directory / INDEX_NAME
-        if index.exists():
+        if os.path.lexists(index):
+            data = read_regular_file(index, _MAX_INDEX_BYTES, CheckpointError)
             try:
-                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-                if not isinstance(weight_map, dict):
-                    raise TypeError("weight_map is not an object")
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-                raise CheckpointError(f"{index}: not a valid safetensors index ({e})") from None
+                weight_map = json.loads(data.decode("utf-8"))["weight_map"]
+                if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+                    raise TypeError("weight_map is not an object of file names")
+            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, RecursionError) as e:
+                raise CheckpointError(f"{terminal_safe(index)}: not a valid safetensors index ({e})") from None
             files = sorted(set(weight_map.values()))
-        elif single.exists():
+            for f in files:
+                _check_shard_name(directory, f, index)
+        elif os.path.lexists(single):
             weight_map, files = None, [WEIGHTS_NAME]
         else:
             other = [n for n in ("pytorch_model.bin", "pytorch_model.bin.index.json") if (directory / n).exists()]
             hint = f" ({other[0]} is a pickle; blt-chat only loads safetensors)" if other else ""
             raise CheckpointError(f"{directory}: missing {WEIGHTS_NAME} (or {INDEX_NAME}){hint}")
         for f in files:
-            if not (directory / f).exists():
-                raise CheckpointError(f"{directory / f}: missing shard (listed in {INDEX_NAME})")
+            if not os.path.lexists(directory / f):
+                raise CheckpointError(f"{terminal_safe(directory / f)}: missing shard (listed in {INDEX_NAME})")
         self.handles: dict[str, Any] = {}
         self.where: dict[str, str] = {}
         for f in files:
             path = directory / f
+            h = open_safetensors(path)
             try:
-                h = safe_open(str(path), framework="pt", device="cpu")
                 keys = list(h.keys())
             except Exception as e:  # safetensors raises its own error types
-                raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({e})") from None
+                raise CheckpointError(f"{terminal_safe(path)}: corrupt or truncated safetensors file ({e})") from None
             self.handles[f] = h
             for name in keys:
                 if weight_map is None or weight_map.get(name) == f:
@@ -281,6 +299,9 @@ class _Tensors:
                 raise CheckpointError(f"{directory / weight_map[lost[0]]}: tensor {lost[0]!r} listed in "
                                       f"{INDEX_NAME} is not in it")
         self.prefix = "model." if any(n.startswith("model.") for n in self.where) else ""
+
+    def count(self) -> int:
+        return len(self.where)
 
     def name(self, key: str) -> str:
         return key if key == "lm_head.weight" else self.prefix + key
@@ -310,6 +331,20 @@ class _Tensors:
             return out
         except Exception as e:
             raise CheckpointError(f"{self.dir / self.where[name]}: cannot read tensor {name!r} ({e})") from None
+
+
+def _check_shard_name(directory: Path, name: str, index: Path) -> None:
+    """A shard must be a plain file name inside the model directory: checked before any file
+    named by the index is touched, so an index cannot make the loader open /etc/passwd."""
+    plain = (name not in ("", ".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+             and not os.path.isabs(name))
+    if not plain:
+        raise CheckpointError(f"{terminal_safe(index)}: shard {terminal_safe(repr(name))} is not a plain file name "
+                              "inside the model directory")
+    real_dir = os.path.realpath(directory)
+    if os.path.dirname(os.path.realpath(directory / name)) != real_dir:
+        raise CheckpointError(f"{terminal_safe(index)}: shard {terminal_safe(repr(name))} is a link that leaves "
+                              "the model directory")
 
 
 def _rope_rows(w: torch.Tensor, heads: int) -> torch.Tensor:
@@ -410,8 +445,10 @@ def load_hf_model(path: str | os.PathLike, raw: dict, device: str | torch.device
     if not isinstance(raw, dict):
         raise CheckpointError(f"{where}: expected a JSON object")
     config = hf_config_to_blt(raw, where)
-    plan = _plan(raw, config, where)
     src = _Tensors(directory)
+    # the plan and the (meta) model grow with the layer counts: bound them by the files first
+    check_layer_count(config, src.count(), directory)
+    plan = _plan(raw, config, where)
     tied = bool(raw.get("tie_word_embeddings", False))
 
     def source(key: str) -> str:
@@ -430,9 +467,9 @@ def load_hf_model(path: str | os.PathLike, raw: dict, device: str | torch.device
                 raise CheckpointError(f"{directory / src.where[src.name(key)]}: tensor {src.name(key)!r} has shape "
                                       f"{got}, {CONFIG_NAME} implies {shape}")
     target = dtype or torch.float32
-    with torch.device("meta"):
-        model = BLT(config)
+    model = meta_model(config)
     expected = {n: t.shape for n, t in model.state_dict().items()}
+    check_weights_memory(expected, target, directory)
     state: dict[str, torch.Tensor] = {}
     total = len(expected)
     for ours, sources, fn in plan.items:

@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 
 from .ids import BOE_ID, BOS_ID, PAD_ID
+
+
+class NonFiniteLogitsError(RuntimeError):
+    """The model produced NaN or infinite logits (corrupt or diverged weights)."""
+
+
+def check_finite_logits(logits: torch.Tensor) -> None:
+    if not bool(torch.isfinite(logits).all()):
+        raise NonFiniteLogitsError("the model produced non-finite logits (NaN or infinity); "
+                                   "its weights are corrupt or diverged")
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_sampling(temperature: float = 1.0, top_k: int = 0, top_p: float | None = 1.0,
+                   repetition_penalty: float = 1.0) -> None:
+    """Raise ValueError naming the first parameter that is not finite and in range."""
+    if not (_number(temperature) and temperature >= 0):
+        raise ValueError(f"temperature: must be a finite number >= 0, got {temperature!r}")
+    if not (isinstance(top_k, int) and not isinstance(top_k, bool) and top_k >= 0):
+        raise ValueError(f"top_k: must be an integer >= 0, got {top_k!r}")
+    if top_p is not None and not (_number(top_p) and 0.0 < top_p <= 1.0):
+        raise ValueError(f"top_p: must be in (0, 1], got {top_p!r}")
+    if not (_number(repetition_penalty) and repetition_penalty > 0):
+        raise ValueError(f"repetition_penalty: must be a finite number > 0, got {repetition_penalty!r}")
 
 
 def sampling_distribution(
@@ -20,14 +50,8 @@ def sampling_distribution(
     temperature 0 means greedy: all mass on the arg-max. Special ids that never appear in
     text (BOE, BOS, PAD) get no mass; EOS stays allowed so generation can end.
     """
-    if temperature < 0:
-        raise ValueError(f"temperature: must be >= 0, got {temperature}")
-    if top_k < 0:
-        raise ValueError(f"top_k: must be >= 0, got {top_k}")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p: must be in (0, 1], got {top_p}")
-    if repetition_penalty <= 0:
-        raise ValueError(f"repetition_penalty: must be > 0, got {repetition_penalty}")
+    check_sampling(temperature, top_k, top_p, repetition_penalty)
+    check_finite_logits(logits)
     x = logits.detach().float().clone()
     x[[BOE_ID, BOS_ID, PAD_ID]] = float("-inf")
     if repetition_penalty != 1.0 and history is not None and history.numel() > 0:

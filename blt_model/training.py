@@ -36,7 +36,15 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .checkpoint import atomic_write_bytes, atomic_write_text, load_model, save_model
+from .checkpoint import (
+    atomic_write_bytes,
+    atomic_write_text,
+    fault_point,
+    load_model,
+    prepare_output_dir,
+    remove_temp_files,
+    save_model,
+)
 from .config import BLTConfig
 from .data import (
     BucketBatchSampler,
@@ -48,14 +56,18 @@ from .data import (
     split_documents,
 )
 from .evaluation import evaluate_loader
+from .guards import format_bytes, markup_safe, read_regular_file, require_regular_file
 from .ids import BOE_ID, OFFSET
 from .model import BLT, lm_loss
 from .patching import calibrate_threshold
 from .report import TrainingProgress
+from .sampling import NonFiniteLogitsError
 
 __all__ = [
     "TrainingConfig",
+    "RunFileError",
     "TrainingError",
+    "TrainingInterrupted",
     "TrainResult",
     "calibrate_entropy_threshold",
     "make_loader",
@@ -69,10 +81,23 @@ __all__ = [
 STATE_NAME = "state.pt"
 METRICS_NAME = "metrics.jsonl"
 STATE_FORMAT = 1
+_MAX_RUN_FILE = 4 << 20  # run.json / done.json hold a config: a few KB
 
 
 class TrainingError(RuntimeError):
     """Training cannot continue (non-finite losses, out of memory at batch 1, bad resume state)."""
+
+
+class RunFileError(TrainingError, ValueError):
+    """A run directory's files are missing, unreadable or from another run (bad input)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl+C during training, after `last/` and the resume state were saved in `run_dir`."""
+
+    def __init__(self, run_dir: Path | None) -> None:
+        super().__init__(str(run_dir) if run_dir else "")
+        self.run_dir = run_dir
 
 
 @dataclass
@@ -148,6 +173,8 @@ class TrainingConfig:
             raise ValueError(f"precision: must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
         if not 0.0 < self.valid_fraction < 1.0:
             raise ValueError(f"valid_fraction: must be in (0, 1), got {self.valid_fraction!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**64:
+            raise ValueError(f"seed: must be an integer in [0, 2**64), got {self.seed!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
@@ -286,15 +313,17 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 def load_state(path: str | os.PathLike) -> dict[str, Any]:
     """Read a training state file (tensors and plain containers only)."""
     path = Path(path)
+    if os.path.lexists(path):
+        require_regular_file(path, RunFileError)  # a FIFO named state.pt would hang the load
     try:
         with open(path, "rb") as f:
             state = torch.load(f, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise TrainingError(f"{path}: no training state to resume from") from None
+        raise RunFileError(f"{path}: no training state to resume from") from None
     except Exception as e:  # corrupt pickles raise many kinds of errors
-        raise TrainingError(f"{path}: unreadable training state ({e})") from None
+        raise RunFileError(f"{path}: unreadable training state ({e})") from None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise TrainingError(f"{path}: not a training state of this version")
+        raise RunFileError(f"{path}: not a training state of this version")
     return state
 
 
@@ -302,6 +331,23 @@ def _save_state(path: Path, state: dict[str, Any]) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+@contextlib.contextmanager
+def _save_on_interrupt(run_dir: Path | None, main: bool, save: Callable[[str], None],
+                       save_state: Callable[[], None]) -> Any:
+    """Ctrl+C: save last/ and the resume state, then raise TrainingInterrupted. A second Ctrl+C
+    during that save still leaves the previous files whole (every write is atomic)."""
+    try:
+        yield
+    except TrainingInterrupted:
+        raise
+    except KeyboardInterrupt:
+        if run_dir is None or not main:
+            raise
+        save("last")
+        save_state()
+        raise TrainingInterrupted(run_dir) from None
 
 
 class _MetricsLog:
@@ -361,12 +407,12 @@ def _fit(stage: _Stage, train_loader: Iterable, val_loader: Iterable | None, cfg
     if resume and state_path is not None and state_path.exists():
         st = load_state(state_path)
         if st.get("stage") != stage.name:
-            raise TrainingError(f"{state_path}: state of stage {st.get('stage')!r}, expected {stage.name!r}")
+            raise RunFileError(f"{state_path}: state of stage {st.get('stage')!r}, expected {stage.name!r}")
         try:
             owner.load_state_dict(st["model"])
             optimizer.load_state_dict(st["optimizer"])
         except (RuntimeError, ValueError, KeyError) as e:
-            raise TrainingError(f"{state_path}: does not match this model ({e})") from None
+            raise RunFileError(f"{state_path}: does not match this model ({e})") from None
         for k in s:
             s[k] = st.get(k, s[k])  # states written before "elapsed_s" existed resume at 0 s
         _set_rng_state(st["rng"])
@@ -419,8 +465,12 @@ def _fit(stage: _Stage, train_loader: Iterable, val_loader: Iterable | None, cfg
         nonlocal best_weights
         if val_loader is None:
             return None
-        metrics = evaluate_loader(target, val_loader, device=device, max_batches=cfg.eval_max_batches,
-                                  autocast_dtype=amp_dtype)
+        try:
+            metrics = evaluate_loader(target, val_loader, device=device, max_batches=cfg.eval_max_batches,
+                                      autocast_dtype=amp_dtype)
+        except NonFiniteLogitsError as e:
+            where = f"; the last good checkpoint is in {run_dir}" if run_dir else ""
+            raise TrainingError(f"{stage.name}: validation at step {s['step']}: {e}{where}") from None
         loss = metrics["loss"]
         log.write({"stage": stage.name, "step": s["step"], "eval": metrics})
         progress.metrics_table(metrics, f"{stage.name}: validation at step {s['step']}")
@@ -476,7 +526,7 @@ def _fit(stage: _Stage, train_loader: Iterable, val_loader: Iterable | None, cfg
 
     stop_reason = "epochs"
     last_eval_step = -1
-    with progress:
+    with progress, _save_on_interrupt(run_dir, main, save, save_state):
         while s["epoch"] < num_epochs:
             _set_epoch(train_loader, s["epoch"])
             it = iter(_iter_from(train_loader, s["batch_in_epoch"]))
@@ -524,6 +574,7 @@ def _fit(stage: _Stage, train_loader: Iterable, val_loader: Iterable | None, cfg
                     evaluate()
                     last_eval_step = s["step"]
                     save("last")
+                    fault_point("between_weights_and_state")
                     save_state()
                     if cfg.patience and s["bad_evals"] >= cfg.patience:
                         stop_reason = "early_stop"
@@ -549,6 +600,7 @@ def _fit(stage: _Stage, train_loader: Iterable, val_loader: Iterable | None, cfg
         if last_eval_step != s["step"]:
             evaluate()
         save("last")
+        fault_point("between_weights_and_state")
         save_state()
         if val_loader is None:
             save("best")
@@ -637,6 +689,7 @@ class TrainResult:
     entropy_best_val_loss: float | None
     train_stats: DataStats
     valid_stats: DataStats | None
+    notes: list[str] = dataclasses.field(default_factory=list)  # e.g. small data, old run moved aside
 
 
 def _console(cfg: TrainingConfig, console: Any) -> Any:
@@ -666,6 +719,7 @@ def train(
     entropy_model: str | os.PathLike | BLT | None = None,
     device: str | torch.device | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     on_step: Callable[[int, float], bool | None] | None = None,
     console: Any = None,
 ) -> TrainResult:
@@ -677,6 +731,9 @@ def train(
        calibrate the entropy threshold to `model_config.target_mean_patch_size`.
     3. Train the BLT with patches from the frozen entropy model.
     `resume=True` continues an interrupted run in `out_dir` (its stored model config is used).
+    An `out_dir` that already holds a model or a run is refused unless `resume` or `overwrite`
+    (which moves it aside to `NAME.old-TIMESTAMP`, never deleting it). Temporary files left by
+    killed saves are removed when the run starts or resumes.
     """
     cfg = _as_config(training)
     out = Path(out_dir)
@@ -684,17 +741,29 @@ def train(
     rank, world = world_info()
     main = rank == 0
     console = _console(cfg, console) if main else _console(cfg.replace(progress=False), None)
+    notes: list[str] = []
+    moved = prepare_output_dir(out, resume=resume, overwrite=overwrite, move=main)
+    if world > 1:
+        dist.barrier()  # the other ranks start once rank 0 has moved the old run aside
+    if moved is not None:
+        notes.append(f"the previous contents of {out} were moved to {moved}")
+    if main:
+        n, size = remove_temp_files(out)
+        if n:
+            notes.append(f"removed {n} temporary file(s) ({format_bytes(size)}) left by interrupted saves")
+    for note in notes:
+        console.print(markup_safe(note))
 
     # --- configuration (a resumed run keeps its own) ---
     run_file = out / "run.json"
     if resume:
         if not run_file.exists():
-            raise TrainingError(f"{out}: nothing to resume (no run.json; start without --resume)")
+            raise RunFileError(f"{out}: nothing to resume (no run.json; start without --resume)")
         try:
-            stored = json.loads(run_file.read_text(encoding="utf-8"))
+            stored = json.loads(read_regular_file(run_file, _MAX_RUN_FILE).decode("utf-8"))
             stored_cfg = BLTConfig.from_dict(stored["model"])
-        except (OSError, KeyError, ValueError) as e:
-            raise TrainingError(f"{run_file}: unreadable run description ({e})") from None
+        except (OSError, KeyError, ValueError, TypeError, RecursionError) as e:
+            raise RunFileError(f"{run_file}: unreadable run description ({e})") from None
         # the stored config holds the calibrated threshold; compare everything else
         if model_config is not None and (model_config.replace(entropy_threshold=None).to_dict()
                                          != stored_cfg.replace(entropy_threshold=None).to_dict()):
@@ -714,10 +783,15 @@ def train(
     else:
         docs, valid_docs = split_documents(docs, cfg.valid_fraction)
     train_ds = ByteDataset(docs, cfg.max_sequence_length, cfg.min_text_length, mode="train", seed=cfg.seed)
-    valid_ds = ByteDataset(valid_docs, cfg.max_sequence_length, 1, mode="eval")
     if len(train_ds) == 0:
         raise DataError(f"no training document has at least min_text_length={cfg.min_text_length} bytes "
                         f"({train_ds.stats.summary()})")
+    cfg, train_ds, small = _fit_to_small_data(docs, train_ds, cfg)
+    if small:
+        notes.append(small)
+        if main:
+            console.print(f"[yellow]{markup_safe(small)}[/]")
+    valid_ds = ByteDataset(valid_docs, cfg.max_sequence_length, 1, mode="eval")
     if main:
         console.print(f"[bold]train[/]: {train_stats.summary()}"
                       + (f"; {train_ds.stats.skipped_short} shorter than {cfg.min_text_length} bytes skipped"
@@ -725,7 +799,7 @@ def train(
         console.print(f"[bold]valid[/]: {valid_stats.summary() if valid_stats else 'held out'}; "
                       f"{valid_ds.num_bytes:,} bytes")
         for p in (train_stats.skipped_paths + (valid_stats.skipped_paths if valid_stats else []))[:10]:
-            console.print(f"[yellow]skipped[/] {p}")
+            console.print(f"[yellow]skipped[/] {markup_safe(p)}")
     train_loader = make_loader(train_ds, cfg.batch_size, train=True, seed=cfg.seed)
     valid_loader = make_loader(valid_ds, cfg.eval_batch_size, train=False)
 
@@ -751,7 +825,12 @@ def train(
         except RuntimeError as e:
             raise ValueError(f"the given entropy model does not fit this model config ({e})") from None
     elif resume and done_file.exists():
-        done = json.loads(done_file.read_text(encoding="utf-8"))
+        try:
+            done = json.loads(read_regular_file(done_file, _MAX_RUN_FILE).decode("utf-8"))
+            if not isinstance(done, dict):
+                raise TypeError("not a JSON object")
+        except (ValueError, TypeError, RecursionError) as e:
+            raise RunFileError(f"{done_file}: unreadable ({e})") from None
         model.entropy_model.load_state_dict(load_model(entropy_dir / "best").entropy_model.state_dict())
         entropy_best = done.get("best_val_loss")
     else:
@@ -782,4 +861,31 @@ def train(
     # --- stage 2: the BLT ---
     model, best = train_model(model, train_loader, valid_loader, cfg, cfg.num_epochs, out_dir=out,
                               resume=resume, on_step=on_step, console=console)
-    return TrainResult(model, best, out, threshold, entropy_best, train_stats, valid_stats)
+    return TrainResult(model, best, out, threshold, entropy_best, train_stats, valid_stats, notes)
+
+
+_MIN_SMALL_WINDOW = 32  # bytes per window below which a byte model learns little
+
+
+def _fit_to_small_data(docs: list[bytes], train_ds: ByteDataset, cfg: TrainingConfig
+                       ) -> tuple[TrainingConfig, ByteDataset, str | None]:
+    """Data too small for one batch of full windows (a user's first try on a small file):
+    shorter windows, then smaller batches, until an epoch has a batch -> (cfg, dataset, note)."""
+    def batches(ds: ByteDataset, bs: int) -> int:
+        return len(make_loader(ds, bs, train=True, seed=cfg.seed))
+
+    if batches(train_ds, cfg.batch_size):
+        return cfg, train_ds, None
+    n_bytes = train_ds.num_bytes
+    seq = max(_MIN_SMALL_WINDOW + 1, min(cfg.max_sequence_length, n_bytes // cfg.batch_size + 1))
+    seq = min(seq, cfg.max_sequence_length)
+    ds = ByteDataset(docs, seq, cfg.min_text_length, mode="train", seed=cfg.seed)
+    bs = cfg.batch_size
+    while bs > 1 and not batches(ds, bs):
+        bs = max(1, min(bs - 1, len(ds)))
+    if not batches(ds, bs):
+        raise DataError(f"the training data yields no batches ({train_ds.stats.summary()})")
+    note = (f"small data: only {n_bytes:,} training bytes, so windows of {seq - 1} bytes (asked "
+            f"{cfg.max_sequence_length - 1}) and batches of {bs} (asked {cfg.batch_size}), "
+            f"{batches(ds, bs)} batch(es) per epoch; more text gives a better model")
+    return cfg.replace(max_sequence_length=seq, batch_size=bs), ds, note

@@ -166,7 +166,7 @@ def test_cli_convert_and_generate(tmp_path, capsys):
     dst = tmp_path / "converted"
     assert cli.main(["convert", str(src), str(dst)]) == 0
     assert (dst / "config.json").exists() and (dst / "model.safetensors").exists()
-    assert cli.main(["convert", str(src), str(dst)]) == 1  # refuses to overwrite without --force
+    assert cli.main(["convert", str(src), str(dst)]) == 2  # refuses to overwrite without --overwrite
     direct, converted = load_model(src), load_model(dst)
     ids = torch.tensor([encode(PROMPT)])
     with torch.no_grad():
