@@ -12,8 +12,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="blt-chat",
         description="Chat with a Byte Latent Transformer model and watch it patch bytes.")
     p.add_argument("model_dir", nargs="?", default=None,
-                   help="model directory (config.json + model.safetensors); default: the shipped "
-                        "model, else the last one used, else a tiny random-weight model")
+                   help="model directory (config.json + model.safetensors); default: the last one "
+                        "used, else the shipped model, else a tiny random-weight model")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=None,
                    help="device for this run (default: the device in the settings)")
     p.add_argument("--serve", action="store_true", help="serve the app in a web browser (textual-serve)")
@@ -24,6 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.model_dir:
+        from .service import model_dir_problem
+
+        problem = model_dir_problem(args.model_dir)
+        if problem:  # one line, before any UI: the user typed a wrong path
+            print(f"blt-chat: {args.model_dir}: {problem}", file=sys.stderr)
+            return 2
     if args.serve:
         try:
             from textual_serve.server import Server

@@ -16,14 +16,17 @@ from typing import NamedTuple, Protocol
 
 from rich.cells import cell_len
 from rich.style import Style
-from textual.color import Color, Gradient
+from textual.color import Color
 
 # ----------------------------------------------------------------- entropy colour scale
 ENTROPY_MAX = 4.0  # nats; everything above is "hot" (a uniform byte distribution is ln 256 = 5.5)
-N_BUCKETS = 12
-_STOPS = ["#173a63", "#1d6f78", "#2f8a46", "#a69a18", "#d06a1e", "#c8232c"]
-_GRADIENT = Gradient(*[(i / (len(_STOPS) - 1), c) for i, c in enumerate(_STOPS)])
-BUCKET_COLORS: list[Color] = [_GRADIENT.get_color((i + 0.5) / N_BUCKETS) for i in range(N_BUCKETS)]
+# Calm blue to hot red, one colour per bucket, each exactly an xterm-256 colour: a 256-colour
+# terminal shows them unchanged (blended colours fell onto a few teals and olives there), and
+# the 16-colour downgrade still runs blue -> cyan -> green -> yellow -> red.
+BUCKET_HEX = ("#0000d7", "#005fff", "#0087d7", "#00afd7", "#00af87", "#00af00",
+              "#5fd700", "#afd700", "#d7d700", "#ffaf00", "#ff5f00", "#d70000")
+N_BUCKETS = len(BUCKET_HEX)
+BUCKET_COLORS: list[Color] = [Color.parse(c) for c in BUCKET_HEX]
 MARK_GLYPH = "▏"
 NO_BUCKET = -1
 

@@ -7,6 +7,7 @@ an exclusive worker restart can leave the previous thread running for a moment, 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -33,13 +34,33 @@ class ModelLoadError(Exception):
     """A model could not be loaded; the message is fit to show the user."""
 
 
-
-
 def is_model_dir(path: Path) -> bool:
     try:
         return path.is_dir() and (path / "config.json").is_file()
     except OSError:
         return False
+
+
+def model_dir_problem(path: str | Path) -> str | None:
+    """Why `path` is not a model directory (None when it looks like one). Cheap: no torch, no
+    weights read; the command line checks this before the app starts."""
+    p = Path(path).expanduser()
+    try:
+        if not p.exists():
+            return "no such file or directory"
+        if not p.is_dir():
+            return "not a directory (give the folder that holds config.json)"
+        cfg = p / "config.json"
+        if not cfg.is_file():
+            return "not a model directory (no config.json in it)"
+        raw = json.loads(cfg.read_text(encoding="utf-8"))
+    except OSError as e:
+        return e.strerror or str(e)
+    except (UnicodeDecodeError, ValueError) as e:
+        return f"config.json is not valid JSON ({e})"
+    if not isinstance(raw, dict):
+        return "config.json does not hold a JSON object"
+    return None
 
 
 def find_shipped_model() -> Path | None:
@@ -147,7 +168,9 @@ class ModelService:
             model = blt_model.load_model(path, device=dev)
         except blt_model.CheckpointError as e:
             raise ModelLoadError(str(e)) from None
-        except (OSError, RuntimeError, ValueError, KeyError, TypeError) as e:
+        except MemoryError:
+            raise ModelLoadError(f"{path}: not enough memory to load this model") from None
+        except Exception as e:  # a broken model is the user's file, never a crash of the app
             raise ModelLoadError(f"{path}: {type(e).__name__}: {e}") from None
         model.eval()
         return cls(model, name=path.name or str(path), path=path.resolve(), device=dev, note=note)
@@ -166,19 +189,27 @@ class ModelService:
 
     @classmethod
     def startup(cls, model_dir: str | None, settings: Settings) -> tuple[ModelService, list[str]]:
-        """The model to open at start: the argument, else the shipped model, else the last one
-        used, else a random tiny model. Returns the service and messages for the user."""
+        """The model to open at start: the argument, else the last one used, else the shipped
+        model; random weights only when none of them loads. Returns the service and messages
+        for the user (a remembered model that has gone is one of them)."""
         notes: list[str] = []
         candidates: list[Path] = []
         if model_dir:
             candidates.append(Path(model_dir))
-        else:
-            shipped = find_shipped_model()
-            if shipped is not None:
-                candidates.append(shipped)
-            if settings.last_model:
-                candidates.append(Path(settings.last_model))
+        if settings.last_model:
+            last = Path(settings.last_model)
+            if is_model_dir(last):
+                candidates.append(last)
+            elif not model_dir:
+                notes.append(f"The last model used, {last}, is no longer there.")
+        shipped = find_shipped_model()
+        if shipped is not None:
+            candidates.append(shipped)
+        tried: set[Path] = set()
         for p in candidates:
+            if p.resolve() in tried:
+                continue
+            tried.add(p.resolve())
             try:
                 svc = cls.load(p, settings.device)
             except ModelLoadError as e:

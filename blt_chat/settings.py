@@ -142,6 +142,15 @@ def parse_field(name: str, raw: Any) -> Any:
     return value
 
 
+def check_field(name: str, raw: Any) -> tuple[Any, str | None]:
+    """(value, None) for a valid entry, else (None, reason). Never raises: event handlers call
+    it with whatever the user has typed."""
+    try:
+        return parse_field(name, raw), None
+    except (ValueError, TypeError, OverflowError) as e:
+        return None, str(e) or "not a valid value"
+
+
 @dataclass
 class Settings:
     # patching (None = the model's default)
@@ -236,7 +245,11 @@ def load_settings(path: Path | None = None) -> tuple[Settings, str | None]:
         return Settings(), f"Settings file {path} was unreadable ({reason}); {where}. Using defaults."
 
 
+def settings_text(settings: Settings) -> str:
+    return json.dumps(settings.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
     path = path or settings_path()
-    atomic_write_text(path, json.dumps(settings.to_dict(), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, settings_text(settings))
     return path

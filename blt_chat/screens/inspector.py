@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,16 +20,18 @@ from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, HorizontalScroll, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static, TextArea
 from textual.worker import get_current_worker
 
+from ..files import screenshot_or_report, write_text_or_report
+from ..keys import INSPECTOR_KEYS, bindings
 from ..render import ByteRecord, entropy_color, visible_text
-from ..settings import FIELD_LABELS, export_dir, parse_field
-from .settings_panel import FieldValidator
-from .transcript import Transcript
+from ..service import INSPECT_MAX_BYTES, ModelService
+from ..settings import FIELD_LABELS, check_field, export_dir
+from ..widgets.transcript import Transcript
+from .settings import numeric_input
 
 if TYPE_CHECKING:
     from ..service import Analysis, Patching
@@ -41,6 +44,9 @@ BARS = " ▁▂▃▄▅▆▇█"
 INSPECT_SCHEMES = [("entropy", "entropy"), ("monotonic", "monotonic"), ("fixed", "fixed"),
                    ("space", "space")]
 INSPECT_FIELDS = ("threshold", "monotonic_threshold", "stride", "min_patch_size", "max_patch_size")
+# short labels: six controls share one row, down to 80 columns
+INSPECT_LABELS = {"threshold": "θ (nats)", "monotonic_threshold": "θr (nats)", "stride": "Stride",
+                  "min_patch_size": "Min patch", "max_patch_size": "Max patch"}
 SAMPLE_TEXT = ("Byte Latent Transformer groups bytes into patches. Where the next byte is hard "
                "to predict, a new patch starts: 2024-12-13, Pagnoni et al.")
 
@@ -123,57 +129,36 @@ def patches_json(analysis: Analysis, patching: Patching) -> dict:
 
 
 class InspectorScreen(Screen):
-    DEFAULT_CSS = """
-    InspectorScreen { layout: vertical; }
-    InspectorScreen #insp-top { height: 5; }
-    InspectorScreen #insp-input { width: 1fr; height: 5; }
-    InspectorScreen #insp-buttons { width: 22; height: 5; padding: 0 1; }
-    InspectorScreen #insp-buttons Button { width: 100%; margin-bottom: 0; }
-    InspectorScreen #insp-controls { height: 2; margin-top: 1; }
-    InspectorScreen #insp-controls > Vertical { width: 1fr; height: 2; padding-right: 1; }
-    InspectorScreen #insp-controls Label { color: $text-muted; }
-    InspectorScreen #insp-controls Input { width: 100%; }
-    InspectorScreen #insp-controls Select { width: 100%; }
-    InspectorScreen #insp-error { color: $error; height: auto; }
-    InspectorScreen #insp-stats { height: auto; background: $panel; padding: 0 1; }
-    InspectorScreen #insp-plot-scroll { height: 14; margin-top: 1; }
-    InspectorScreen #insp-plot { width: auto; height: auto; }
-    InspectorScreen #insp-lower { height: 1fr; }
-    InspectorScreen #insp-text { width: 1fr; height: 1fr; border: round $panel-lighten-2; }
-    InspectorScreen #insp-table { width: 1fr; height: 1fr; }
-    InspectorScreen #insp-file { width: 1fr; margin-top: 1; }
-    """
+    CSS_PATH = "inspector.tcss"
+    BINDINGS = bindings(INSPECTOR_KEYS)
 
-    BINDINGS = [
-        Binding("escape", "close", "Back to chat"),
-        Binding("f5,ctrl+r", "analyse", "Analyse"),
-        Binding("ctrl+l", "last_answer", "Last answer"),
-        Binding("ctrl+s", "export_svg", "Export SVG"),
-        Binding("ctrl+g", "export_json", "Export JSON"),
-    ]
-
-    def __init__(self, text: str | None = None, analysis: Analysis | None = None,
-                 scheme: str = "entropy", values: dict | None = None) -> None:
+    def __init__(self, service: ModelService, text: str | None = None, analysis: Analysis | None = None,
+                 scheme: str = "entropy", values: dict | None = None,
+                 last_answer: Callable[[], bytes] = bytes, dark: bool = True) -> None:
         super().__init__()
+        self.service = service
         self.initial_text = text
         self.analysis: Analysis | None = analysis
         self.patching: Patching | None = None
         self.scheme = scheme
         self.values = dict(values or {})
+        self.last_answer = last_answer
+        self.dark = dark
         self.repatch_count = 0
         self.last_export: Path | None = None
+        self.plot_rows = PLOT_ROWS
 
     def compose(self) -> ComposeResult:
         text = self.initial_text if self.initial_text is not None else (
             self.analysis.data.decode("utf-8", errors="replace") if self.analysis else SAMPLE_TEXT)
-        with Horizontal(id="insp-top"):
-            yield TextArea(text, id="insp-input", soft_wrap=True)
-            with Vertical(id="insp-buttons"):
-                yield Button("Analyse (F5)", id="insp-analyse", variant="primary", compact=True)
-                yield Button("Last answer (^L)", id="insp-last", compact=True)
-                yield Button("Export SVG (^S)", id="insp-svg", compact=True)
-                yield Button("Export JSON (^G)", id="insp-json", compact=True)
-        yield Input(placeholder="open a file: type its path, then Enter", id="insp-file", compact=True)
+        yield TextArea(text, id="insp-input", soft_wrap=True)
+        with Horizontal(id="insp-actions"):
+            yield Input(placeholder="file path, then Enter", id="insp-file", compact=True)
+            for label, bid in (("Analyse F5", "insp-analyse"), ("Last ^L", "insp-last"),
+                               ("Clear ^N", "insp-clear"), ("SVG ^S", "insp-svg"),
+                               ("JSON ^G", "insp-json")):
+                yield Button(label, id=bid, compact=True,
+                             variant="primary" if bid == "insp-analyse" else "default")
         with Horizontal(id="insp-controls"):
             with Vertical():
                 yield Label("Scheme")
@@ -181,11 +166,9 @@ class InspectorScreen(Screen):
                              compact=True)
             for name in INSPECT_FIELDS:
                 with Vertical():
-                    yield Label(FIELD_LABELS[name].split(" (")[0])
-                    v = self.values.get(name)
-                    yield Input("" if v is None else f"{v:g}" if isinstance(v, float) else str(v),
-                                validators=[FieldValidator(name)], id=f"insp-{name}", compact=True,
-                                placeholder="none" if name == "max_patch_size" else "")
+                    yield Label(INSPECT_LABELS[name])
+                    yield numeric_input(name, self.values.get(name), f"insp-{name}",
+                                        "none" if name == "max_patch_size" else "")
         yield Static("", id="insp-error")
         yield Static("Paste text above and press F5.", id="insp-stats")
         with HorizontalScroll(id="insp-plot-scroll"):
@@ -193,24 +176,30 @@ class InspectorScreen(Screen):
         with Horizontal(id="insp-lower"):
             yield Transcript(id="insp-text")
             yield DataTable(id="insp-table", zebra_stripes=True, cursor_type="row")
-        yield Footer()
+        yield Footer(show_command_palette=False, compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#insp-table", DataTable)
         table.add_columns("#", "start", "len", "mean H", "text")
-        tr = self.query_one("#insp-text", Transcript)
-        s = self.app.settings  # type: ignore[attr-defined]
-        tr.set_options(show_entropy=True, show_marks=True, dark=self.app.current_theme.dark)
-        del s
+        self.query_one("#insp-text", Transcript).set_options(show_entropy=True, show_marks=True,
+                                                             dark=self.dark)
         if self.analysis is not None:
             self.repatch()
-        elif self.initial_text:
+        else:  # the text in the box (the sample at first) is analysed at once
             self.action_analyse()
+
+    def on_resize(self) -> None:
+        # the plot gets the rows its box has: bars, then the bytes, the marks and a scrollbar
+        rows = max(3, self.query_one("#insp-plot-scroll").size.height - 3)
+        if rows != self.plot_rows:
+            self.plot_rows = rows
+            if self.patching is not None:
+                self._render_plot()
 
     # ---------------------------------------------------------- patch config from the controls
     def patch_config(self):
-        svc = self.app.service  # type: ignore[attr-defined]
-        cfg = svc.config.default_patching()
+        """The config the controls describe; ValueError names the first invalid field."""
+        cfg = self.service.config.default_patching()
         scheme = self.query_one("#insp-scheme", Select).value
         changes: dict = {}
         if scheme == "monotonic":
@@ -220,8 +209,9 @@ class InspectorScreen(Screen):
         else:
             changes.update(scheme=scheme)
         for name in INSPECT_FIELDS:
-            raw = self.query_one(f"#insp-{name}", Input).value
-            v = parse_field(name, raw)
+            v, error = check_field(name, self.query_one(f"#insp-{name}", Input).value)
+            if error:
+                raise ValueError(f"{FIELD_LABELS[name]}: {error}")
             key = {"threshold": "entropy_threshold"}.get(name, name)
             if name == "max_patch_size":
                 changes[key] = None if not v else v
@@ -248,14 +238,14 @@ class InspectorScreen(Screen):
         if not data:
             self.show_error("Nothing to analyse: paste some text first.")
             return
+        self.show_error("")
         self.query_one("#insp-stats", Static).update(f"Computing entropies for {len(data)} bytes …")
         self._analyse_worker(data)
 
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
     def _analyse_worker(self, data: bytes) -> None:
-        svc = self.app.service  # type: ignore[attr-defined]
         try:
-            analysis = svc.analyze(data)
+            analysis = self.service.analyze(data)
         except Exception as e:  # shown to the user, never a crash
             self.app.call_from_thread(self.show_error, f"Analysis failed: {type(e).__name__}: {e}")
             return
@@ -263,6 +253,8 @@ class InspectorScreen(Screen):
             self.app.call_from_thread(self._analysis_ready, analysis)
 
     def _analysis_ready(self, analysis: Analysis) -> None:
+        if not self.is_attached:
+            return
         self.analysis = analysis
         self.repatch()
 
@@ -275,18 +267,21 @@ class InspectorScreen(Screen):
         except ValueError as e:
             self.show_error(f"Not re-patched: {e}")
             return
-        from ..service import ModelService
-
         self.patching = ModelService.repatch(self.analysis, cfg)
         self.repatch_count += 1
         self.show_error("")
         self._render_all()
 
+    def _render_plot(self) -> None:
+        a, p = self.analysis, self.patching
+        assert a is not None and p is not None
+        self.query_one("#insp-plot", Static).update(plot_text(p, self.threshold_value(), a.data,
+                                                              rows=self.plot_rows))
+
     def _render_all(self) -> None:
         a, p = self.analysis, self.patching
         assert a is not None and p is not None
         cfg = p.config
-        th = self.threshold_value()
         ents = [h for h in p.entropies if math.isfinite(h)]
         mean_h = sum(ents) / len(ents) if ents else float("nan")
         scheme = "monotonic" if cfg.scheme == "entropy" and cfg.use_monotonic else cfg.scheme
@@ -303,11 +298,10 @@ class InspectorScreen(Screen):
         stats.append(f" · min {cfg.min_patch_size} max {cfg.max_patch_size or '∞'}")
         if a.truncated:
             stats.append(" · (text truncated)", style="bold #ff8700")
-        svc = self.app.service  # type: ignore[attr-defined]
-        if svc.random_weights:
+        if self.service.random_weights:
             stats.append(" · model: random weights (untrained)", style="#ff8700")
         self.query_one("#insp-stats", Static).update(stats)
-        self.query_one("#insp-plot", Static).update(plot_text(p, th, a.data))
+        self._render_plot()
         tr = self.query_one("#insp-text", Transcript)
         tr.clear()
         records = [ByteRecord(byte=b, entropy=p.entropies[i], patch_start=p.starts[i], patch_index=p.patch_of[i])
@@ -325,7 +319,13 @@ class InspectorScreen(Screen):
                           Text(visible_text(chunk).replace("\n", "\\n")))
 
     def show_error(self, text: str) -> None:
-        self.query_one("#insp-error", Static).update(Text(text))
+        err = self.query_one("#insp-error", Static)
+        err.update(Text(text))
+        err.set_class(bool(text), "-shown")
+
+    @property
+    def error_text(self) -> str:
+        return str(self.query_one("#insp-error", Static).render())
 
     @property
     def stats_text(self) -> str:
@@ -338,11 +338,13 @@ class InspectorScreen(Screen):
 
     @on(Input.Changed)
     def _value_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "insp-file":
+        # re-patching is cheap (no model call), so complete valid values apply as typed
+        name = (event.input.id or "")[5:]
+        if name not in INSPECT_FIELDS:
             return
-        if event.validation_result is not None and not event.validation_result.is_valid:
-            self.show_error(f"{FIELD_LABELS.get((event.input.id or '')[5:], '')}: "
-                            + "; ".join(event.validation_result.failure_descriptions) + " — not applied")
+        _value, error = check_field(name, event.value)
+        if error:
+            self.show_error(f"{FIELD_LABELS[name]}: {error} — not applied")
             return
         self.repatch()
 
@@ -350,61 +352,53 @@ class InspectorScreen(Screen):
     def _open_file(self, event: Input.Submitted) -> None:
         path = Path(event.value.strip()).expanduser()
         try:
-            from ..service import INSPECT_MAX_BYTES
-
             with open(path, "rb") as f:
                 data = f.read(INSPECT_MAX_BYTES + 1)
-        except OSError as e:
-            self.show_error(f"Cannot open {path}: {e.strerror or e}")
+        except (OSError, ValueError) as e:  # ValueError: a path with a NUL byte
+            self.show_error(f"Cannot open {path}: {getattr(e, 'strerror', None) or e}")
             return
         self.query_one("#insp-input", TextArea).text = data[:4096].decode("utf-8", errors="replace")
         self.analyse_bytes(data)
 
-    @on(Button.Pressed, "#insp-analyse")
-    def _b_analyse(self) -> None:
-        self.action_analyse()
-
-    @on(Button.Pressed, "#insp-last")
-    def _b_last(self) -> None:
-        self.action_last_answer()
-
-    @on(Button.Pressed, "#insp-svg")
-    def _b_svg(self) -> None:
-        self.action_export_svg()
-
-    @on(Button.Pressed, "#insp-json")
-    def _b_json(self) -> None:
-        self.action_export_json()
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        actions = {"insp-analyse": self.action_analyse, "insp-last": self.action_last_answer,
+                   "insp-clear": self.action_clear_text, "insp-svg": self.action_export_svg,
+                   "insp-json": self.action_export_json}
+        action = actions.get(event.button.id or "")
+        if action is not None:
+            action()
 
     def action_last_answer(self) -> None:
-        data = self.app.last_answer_bytes()  # type: ignore[attr-defined]
+        data = self.last_answer()
         if not data:
             self.show_error("No answer yet: ask something in the chat first.")
             return
         self.query_one("#insp-input", TextArea).text = data.decode("utf-8", errors="replace")
         self.analyse_bytes(data)
 
+    def action_clear_text(self) -> None:
+        box = self.query_one("#insp-input", TextArea)
+        box.clear()
+        box.focus()
+        self.show_error("")
+
     def action_export_svg(self) -> None:
-        out = export_dir()
-        out.mkdir(parents=True, exist_ok=True)
         name = f"inspector-{time.strftime('%Y%m%d-%H%M%S')}.svg"
-        path = self.app.save_screenshot(filename=name, path=str(out))
-        self.last_export = Path(path)
-        self.notify(f"Saved view to {path}", title="Exported SVG")
+        path = screenshot_or_report(self.app, export_dir(), name)
+        if path is not None:
+            self.last_export = path
+            self.notify(f"Saved view to {path}", title="Exported SVG")
 
     def action_export_json(self) -> None:
         if self.analysis is None or self.patching is None:
             self.show_error("Nothing to export yet: analyse a text first.")
             return
-        out = export_dir()
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"patches-{time.strftime('%Y%m%d-%H%M%S')}.json"
-        from ..settings import atomic_write_text
-
-        atomic_write_text(path, json.dumps(patches_json(self.analysis, self.patching), indent=1,
-                                           ensure_ascii=False))
-        self.last_export = path
-        self.notify(f"Saved patches to {path}", title="Exported JSON")
+        path = export_dir() / f"patches-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        doc = json.dumps(patches_json(self.analysis, self.patching), indent=1, ensure_ascii=False)
+        if write_text_or_report(self.app, path, doc, "the patches"):
+            self.last_export = path
+            self.notify(f"Saved patches to {path}", title="Exported JSON")
 
     def action_close(self) -> None:
-        self.app.pop_screen()
+        self.dismiss(None)

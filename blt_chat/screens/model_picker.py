@@ -5,7 +5,6 @@ in the background; errors are shown here and the current model stays."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
@@ -13,17 +12,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-
-def is_model_dir(path: Path) -> bool:
-    try:
-        return (path / "config.json").is_file()
-    except OSError:
-        return False
+from ..messages import LoadRequested
+from ..service import is_model_dir
 
 
 class ModelDirectoryTree(DirectoryTree):
@@ -48,28 +42,8 @@ class ModelDirectoryTree(DirectoryTree):
 
 
 class ModelPicker(ModalScreen[None]):
-    DEFAULT_CSS = """
-    ModelPicker { align: center middle; }
-    ModelPicker > Vertical {
-        width: 90%; height: 90%;
-        border: thick $accent; background: $surface; padding: 0 1;
-    }
-    ModelPicker #picker-title { text-style: bold; margin-bottom: 1; }
-    ModelPicker #picker-body { height: 1fr; }
-    ModelPicker ModelDirectoryTree { width: 2fr; height: 1fr; border: round $panel-lighten-2; }
-    ModelPicker #recent-box { width: 1fr; height: 1fr; }
-    ModelPicker OptionList { height: 1fr; border: round $panel-lighten-2; }
-    ModelPicker #picker-path-row { height: 3; }
-    ModelPicker #picker-path { width: 1fr; }
-    ModelPicker #picker-status { height: auto; min-height: 1; }
-    ModelPicker #picker-status.-error { color: $error; text-style: bold; }
-    """
-
+    CSS_PATH = "model_picker.tcss"
     BINDINGS = [Binding("escape", "close", "Close")]
-
-    @dataclass
-    class LoadRequested(Message):
-        path: Path
 
     def __init__(self, root: Path, recent: list[str], current: str | None = None) -> None:
         super().__init__()
@@ -79,8 +53,9 @@ class ModelPicker(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"Open a model directory (◆ = holds config.json) — current: {self.current or '?'}",
-                         id="picker-title")
+            # paths are shown as plain Text: "[" in a directory name is not markup
+            yield Static(Text(f"Open a model directory (◆ = holds config.json) — current: "
+                              f"{self.current or '?'}"), id="picker-title")
             with Horizontal(id="picker-body"):
                 yield ModelDirectoryTree(self.root, id="picker-tree")
                 with Vertical(id="recent-box"):
@@ -96,7 +71,7 @@ class ModelPicker(ModalScreen[None]):
         opts = []
         for p in self.recent:
             ok = is_model_dir(Path(p))
-            opts.append(Option(p if ok else f"{p} (missing)", id=p, disabled=not ok))
+            opts.append(Option(Text(p if ok else f"{p} (missing)"), id=p, disabled=not ok))
         if not opts:
             opts.append(Option("(none yet)", disabled=True))
         return opts
@@ -108,7 +83,7 @@ class ModelPicker(ModalScreen[None]):
     def request(self, path: Path | str) -> None:
         path = Path(path).expanduser()
         self.set_status(f"Loading {path} …")
-        self.post_message(self.LoadRequested(path))
+        self.post_message(LoadRequested(path))
 
     def set_status(self, text: str, error: bool = False) -> None:
         st = self.query_one("#picker-status", Static)

@@ -1,1 +1,1 @@
-"""Widgets and screens of the blt-chat app."""
+"""Widgets of the blt-chat app: transcript, prompt box, status bar, command palette provider."""

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -56,14 +57,6 @@ class _VLine:
 class Transcript(ScrollView, can_focus=True):
     """Turns of a conversation; the answer being generated streams in via feed()/flush()."""
 
-    DEFAULT_CSS = """
-    Transcript {
-        background: $surface;
-        padding: 0 1;
-        scrollbar-gutter: stable;
-    }
-    """
-
     BINDINGS = [
         ("up", "scroll_up", "Scroll up"),
         ("down", "scroll_down", "Scroll down"),
@@ -84,6 +77,8 @@ class Transcript(ScrollView, can_focus=True):
         self._streaming = False
         self.show_marks = True
         self.book = StyleBook()
+        # follow the stream: on unless the user scrolls up, back on at the bottom or on send
+        self.follow = True
         # counters for tests and benchmarks
         self.flush_count = 0
         self.strips_built = 0
@@ -123,8 +118,8 @@ class Transcript(ScrollView, can_focus=True):
         self._pending.clear()
         self._decoder.reset()
         self._streaming = False
-        self._update_size(scroll=False)
-        self.scroll_home(animate=False)
+        self.follow = True
+        self._update_size()
         self.refresh()
 
     def add_user(self, text: str) -> None:
@@ -172,7 +167,6 @@ class Transcript(ScrollView, can_focus=True):
             dec.flush(glyphs)
         if not glyphs:
             return False
-        was_at_end = self._at_end()
         first_changed = max(0, len(self._vlines) - 1)
         if not self._paragraphs:
             self._paragraphs.append(_Paragraph(ROLE_ASSISTANT))
@@ -190,7 +184,7 @@ class Transcript(ScrollView, can_focus=True):
         self.flush_count += 1
         for i in range(first_changed, len(self._vlines)):
             self._strips.pop(i, None)
-        self._update_size(scroll=was_at_end)
+        self._update_size()
         top = int(self.scroll_offset.y)
         height = self.scrollable_content_region.height or self.size.height
         lo, hi = max(first_changed, top), min(len(self._vlines), top + height)
@@ -208,7 +202,6 @@ class Transcript(ScrollView, can_focus=True):
     # ------------------------------------------------------------ layout
     def _add_block(self, header: str | None, role: str, glyphs: list[Glyph], gap: bool = True) -> None:
         self.flush()
-        was_at_end = self._at_end()
         first_changed = len(self._vlines)
         if gap and self._paragraphs:
             self._new_paragraph(ROLE_INFO)
@@ -226,7 +219,7 @@ class Transcript(ScrollView, can_focus=True):
                 self._place(g)
         for i in range(first_changed, len(self._vlines)):
             self._strips.pop(i, None)
-        self._update_size(scroll=was_at_end)
+        self._update_size()
         self.refresh()
 
     def _new_paragraph(self, role: str) -> None:
@@ -261,23 +254,61 @@ class Transcript(ScrollView, can_focus=True):
 
     def _relayout(self) -> None:
         """Re-wrap everything (on width change or when marks are toggled): O(transcript)."""
-        was_at_end = self._at_end()
         self._vlines = []
         for p in self._paragraphs:
             self._vlines.append(_VLine(p.role))
             for g in p.glyphs:
                 self._place(g)
         self._strips.clear()
-        self._update_size(scroll=was_at_end)
+        self._update_size()
         self.refresh()
 
-    def _at_end(self) -> bool:
-        return self.scroll_offset.y >= self.max_scroll_y - 1
-
-    def _update_size(self, scroll: bool) -> None:
+    def _update_size(self) -> None:
         self.virtual_size = Size(self._wrap_width, len(self._vlines))
-        if scroll:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        if self.follow:
+            self.scroll_to(y=max(0, len(self._vlines) - self.scrollable_content_region.height),
+                           animate=False, immediate=True)
+
+    def follow_stream(self) -> None:
+        """Pin the view to the bottom again (the user sent a prompt)."""
+        self.follow = True
+        self._update_size()
+
+    # the user's scrolling decides whether the view follows the stream
+    def _after_user_scroll(self) -> None:
+        self.follow = self.scroll_target_y >= len(self._vlines) - self.scrollable_content_region.height
+
+    def action_scroll_up(self) -> None:
+        super().action_scroll_up()
+        self.follow = False
+
+    def action_page_up(self) -> None:
+        super().action_page_up()
+        self.follow = False
+
+    def action_scroll_home(self) -> None:
+        super().action_scroll_home()
+        self.follow = False
+
+    def action_scroll_down(self) -> None:
+        super().action_scroll_down()
+        self._after_user_scroll()
+
+    def action_page_down(self) -> None:
+        super().action_page_down()
+        self._after_user_scroll()
+
+    def action_scroll_end(self) -> None:
+        super().action_scroll_end()
+        self.follow = True
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        super()._on_mouse_scroll_up(event)
+        self.follow = False
+
+    def _on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        super()._on_mouse_scroll_down(event)
+        self._after_user_scroll()
 
     def on_resize(self) -> None:
         width = max(10, self.scrollable_content_region.width)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from blt_chat.app import BLTChatApp, GenerationEvent, Turn
+from blt_chat.app import BLTChatApp
+from blt_chat.messages import GenerationEvent
 from blt_chat.render import ByteRecord
 
 
@@ -51,22 +52,24 @@ SAMPLE_ANSWER = (
 
 
 def begin_fake_answer(app: BLTChatApp, user_text: str) -> int:
-    """Put the app in the state of answering `user_text` without starting a model worker."""
-    app.turns.append(Turn("user", bytearray(user_text.encode())))
-    app.transcript.add_user(user_text)
-    app.gen_id += 1
-    turn = Turn("assistant")
-    app.turns.append(turn)
-    app._current = turn
-    app.generating = True
-    app.status.stats.reset(app.clock(), 1.5, "entropy")
-    app.transcript.begin_answer("blt ›")
-    return app.gen_id
+    """Put the chat in the state of answering `user_text` without starting a model worker."""
+    chat = app.chat
+    chat.transcript.clear()
+    chat.conversation.add_user(user_text)
+    chat.transcript.add_user(user_text)
+    chat.gen_id += 1
+    chat.current = chat.conversation.begin_answer()
+    chat.n_turns = len(chat.turns)
+    chat.counters.reset(chat.clock())
+    chat._state = "generating"
+    chat.generating = True
+    chat.transcript.begin_answer("blt ›")
+    return chat.gen_id
 
 
 def post_events(app: BLTChatApp, gen_id: int, events) -> None:
     for ev in events:
-        app.post_message(GenerationEvent(gen_id, ev))
+        app.chat.post_message(GenerationEvent(gen_id, ev))
 
 
 async def until(pilot, condition, timeout: float = 20.0) -> None:

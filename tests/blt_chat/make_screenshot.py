@@ -38,17 +38,17 @@ async def shoot(model_dir: str | None, out: Path, size=(120, 34)) -> None:
         svc.name = "blt-tiny (demo: recorded events)"
         app = BLTChatApp(service=svc, settings=Settings(), save=False, clock=FakeClock(0.004))
     async with app.run_test(size=size) as pilot:
-        app.prompt_box.cursor_blink = False
-        app.transcript.clear()
+        app.chat.prompt_box.cursor_blink = False
+        app.chat.transcript.clear()
         if model_dir:
-            app.send(PROMPT)
+            app.chat.send(PROMPT)
             await app.workers.wait_for_complete()
         else:
             gen_id = begin_fake_answer(app, PROMPT)
             post_events(app, gen_id, recorded_events(SAMPLE_ANSWER)[:-14])
             await pilot.pause(0.3)
-        app.transcript.flush()
-        app.status.refresh_status()
+        app.chat.transcript.flush()
+        app.chat._publish()
         app.clear_notifications()
         await pilot.pause(0.2)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,16 +7,23 @@ import threading
 
 import pytest
 
-from blt_chat.app import BLTChatApp, GenerationEvent
+from blt_chat.app import BLTChatApp
+from blt_chat.messages import GenerationEvent
+from blt_chat.screens.inspector import InspectorScreen
+from blt_chat.screens.model_picker import ModelPicker
+from blt_chat.screens.settings import SettingsScreen
 from blt_chat.settings import Settings, load_settings, settings_path
-from blt_chat.widgets.inspector import InspectorScreen
-from blt_chat.widgets.model_picker import ModelPicker
-from blt_chat.widgets.settings_panel import SettingsPanel
 
 from .chat_helpers import SAMPLE_ANSWER, begin_fake_answer, recorded_events, until
 
 SIZE = (120, 40)
 pytestmark = pytest.mark.anyio
+
+
+async def commit(pilot, field_id: str, text: str) -> None:
+    """Type `text` into a settings field as a user would, then commit it with Enter."""
+    pilot.app.screen.query_one(field_id).focus()
+    await pilot.press("ctrl+a", "ctrl+k", *text, "enter")
 
 
 async def wait_for(pilot, cond, timeout=20.0):
@@ -33,36 +40,36 @@ async def test_send_prompt_bytes_arrive(tiny_service):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.click("#prompt")
         await pilot.press(*"Hi", "ctrl+j", *"there")
-        assert app.prompt_box.text == "Hi\nthere"
+        assert app.chat.prompt_box.text == "Hi\nthere"
         await pilot.press("enter")
         await pilot.pause()
-        assert app.turns and app.turns[0].role == "user"
+        assert app.chat.turns and app.chat.turns[0].role == "user"
         await app.workers.wait_for_complete()
         await pilot.pause(0.1)
-        assert not app.generating
-        user, answer = app.turns[-2:]
+        assert not app.chat.generating
+        user, answer = app.chat.turns[-2:]
         assert user.text == "Hi\nthere" and answer.role == "assistant"
         assert 1 <= len(answer.data) <= 40
-        assert app.transcript.bytes_absorbed == len(answer.data)
-        assert app.status.stats.bytes == len(answer.data)
-        assert app.prompt_box.text == ""
-        assert "blt ›" in app.transcript.plain_text()
-        assert app.last_settings_used.template == "raw"
+        assert app.chat.transcript.bytes_absorbed == len(answer.data)
+        assert app.chat.counters.bytes == len(answer.data)
+        assert app.chat.prompt_box.text == ""
+        assert "blt ›" in app.chat.transcript.plain_text()
+        assert app.chat.last_settings_used.template == "raw"
 
 
 async def test_escape_stops_mid_answer(tiny_service):
     app = BLTChatApp(service=tiny_service, settings=Settings(max_new_bytes=100_000, seed=1, template="raw"))
     async with app.run_test(size=SIZE) as pilot:
-        app.send("Stop me")
-        assert await wait_for(pilot, lambda: len(app.turns[-1].data) >= 5)
+        app.chat.send("Stop me")
+        assert await wait_for(pilot, lambda: len(app.chat.turns[-1].data) >= 5)
         await pilot.press("escape")
-        at_stop = len(app.turns[-1].data)
-        assert not app.generating
+        at_stop = len(app.chat.turns[-1].data)
+        assert not app.chat.generating
         await app.workers.wait_for_complete()  # the worker thread really ends
         await pilot.pause(0.1)
-        assert len(app.turns[-1].data) == at_stop  # nothing after Esc reached the answer
-        assert app.turns[-1].note.startswith("■ stopped")
-        assert app.status.stats.state == "stopped"
+        assert len(app.chat.turns[-1].data) == at_stop  # nothing after Esc reached the answer
+        assert app.chat.turns[-1].note.startswith("■ stopped")
+        assert app.chat.info.state == "stopped"
         assert at_stop < 1000
 
 
@@ -70,20 +77,20 @@ async def test_setting_changed_in_panel_applies_to_next_generation(tiny_service)
     app = BLTChatApp(service=tiny_service, settings=Settings(seed=2, template="raw"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")
-        panel = app.query_one(SettingsPanel)
-        assert panel.has_class("-open")
-        inp = panel.query_one("#set-max_new_bytes")
-        inp.value = "7"
-        panel.query_one("#set-stride").value = "3"
+        panel = app.screen
+        assert isinstance(panel, SettingsScreen)
+        await commit(pilot, "#set-max_new_bytes", "7")
+        await commit(pilot, "#set-stride", "3")
         panel.query_one("#set-scheme").value = "fixed"
         await until(pilot, lambda: app.settings.max_new_bytes == 7 and app.settings.scheme == "fixed"
                     and app.settings.stride == 3)
-        app.send("abc")
+        await pilot.press("escape")
+        app.chat.send("abc")
         await app.workers.wait_for_complete()
         await pilot.pause(0.1)
-        used = app.last_patch_config
+        used = app.chat.last_patch_config
         assert used.scheme == "fixed" and used.stride == 3
-        answer = app.turns[-1]
+        answer = app.chat.turns[-1]
         assert len(answer.data) <= 7
         # prompt "abc" fills positions 1..3; generated bytes from position 4 on: starts at 4 and 7
         starts = [r.position for r in answer.records if r.patch_start]
@@ -95,16 +102,19 @@ async def test_invalid_value_is_refused(tiny_service):
     app = BLTChatApp(service=tiny_service, settings=Settings())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")
-        panel = app.query_one(SettingsPanel)
+        panel = app.screen
         panel.query_one("#set-temperature").focus()
         await pilot.press("ctrl+a", "ctrl+k", *"hot")
         await pilot.pause(0.1)
         assert app.settings.temperature == 0.8
         assert "expected a number" in panel.field_error("temperature")
-        panel.query_one("#set-top_p").value = "1.5"
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert app.settings.temperature == 0.8
+        await commit(pilot, "#set-top_p", "1.5")
         await pilot.pause(0.1)
         assert app.settings.top_p == 1.0 and "≤ 1" in panel.field_error("top_p")
-        panel.query_one("#set-top_p").value = "0.9"
+        await commit(pilot, "#set-top_p", "0.9")
         await pilot.pause(0.1)
         assert app.settings.top_p == 0.9 and panel.field_error("top_p") == ""
 
@@ -192,9 +202,10 @@ async def test_settings_survive_restart(tiny_service):
     app = BLTChatApp(service=tiny_service)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")
-        app.query_one("#set-temperature").value = "0.25"
-        app.query_one("#set-template").value = "chat"
+        await commit(pilot, "#set-temperature", "0.25")
+        app.screen.query_one("#set-template").value = "chat"
         await pilot.pause(0.1)
+        await pilot.press("escape")
         await pilot.press("f8")  # theme
         await pilot.pause(0.05)
     app2 = BLTChatApp(service=tiny_service)
@@ -202,7 +213,8 @@ async def test_settings_survive_restart(tiny_service):
         await pilot.pause()
         assert app2.settings.temperature == 0.25 and app2.settings.template == "chat"
         assert app2.theme == "textual-light"
-        assert app2.query_one("#set-temperature").value == "0.25"
+        await pilot.press("f2")
+        assert app2.screen.query_one("#set-temperature").value == "0.25"
 
 
 async def test_corrupt_settings_recovered(tiny_service, config_dir):
@@ -215,7 +227,8 @@ async def test_corrupt_settings_recovered(tiny_service, config_dir):
         notes = [n.message for n in app._notifications]
         assert any("unreadable" in m and "backed up" in m for m in notes)
         assert list(config_dir.glob("settings.json.corrupt-*"))
-        app.query_one("#set-seed").value = "11"
+        await pilot.press("f2")
+        await commit(pilot, "#set-seed", "11")
         await pilot.pause(0.1)
     s, msg = load_settings()
     assert msg is None and s.seed == 11
@@ -225,7 +238,7 @@ async def test_streaming_5000_bytes_is_batched(tiny_service):
     """Counted, not timed: 5,000 bytes must reach the view in tens of flushes, not thousands."""
     app = BLTChatApp(service=tiny_service, settings=Settings())
     async with app.run_test(size=SIZE) as pilot:
-        tr = app.transcript
+        tr = app.chat.transcript
         gen_id = begin_fake_answer(app, "go")
         events = recorded_events((SAMPLE_ANSWER * 40)[:5000])
         builds_before = tr.strips_built
@@ -233,7 +246,7 @@ async def test_streaming_5000_bytes_is_batched(tiny_service):
 
         def producer():
             for ev in events:
-                app.post_message(GenerationEvent(gen_id, ev))
+                app.chat.post_message(GenerationEvent(gen_id, ev))
 
         t = threading.Thread(target=producer)
         t.start()
@@ -241,7 +254,7 @@ async def test_streaming_5000_bytes_is_batched(tiny_service):
         t.join()
         flushes = tr.flush_count - flushes_before
         builds = tr.strips_built - builds_before
-        assert len(app.turns[-1].data) == 5000
+        assert len(app.chat.turns[-1].data) == 5000
         print(f"5000 bytes: {flushes} flushes, {builds} strips built, {tr.line_count} lines")
         assert 1 <= flushes <= 100, flushes
         # each line is built about once, plus the growing last line once per flush
@@ -251,10 +264,10 @@ async def test_streaming_5000_bytes_is_batched(tiny_service):
 async def test_everyday_actions(tiny_service):
     app = BLTChatApp(service=tiny_service, settings=Settings(max_new_bytes=12, seed=9, template="raw"))
     async with app.run_test(size=SIZE) as pilot:
-        app.send("one")
+        app.chat.send("one")
         await app.workers.wait_for_complete()
         await pilot.pause(0.05)
-        first = bytes(app.turns[-1].data)
+        first = bytes(app.chat.turns[-1].data)
         await pilot.press("f6")  # copy
         assert app.clipboard == first.decode("utf-8", errors="replace")
         await pilot.press("f7")  # export
@@ -268,12 +281,14 @@ async def test_everyday_actions(tiny_service):
         await pilot.press("ctrl+r")  # regenerate: the same user turn, a new answer
         await app.workers.wait_for_complete()
         await pilot.pause(0.05)
-        assert [t.role for t in app.turns] == ["user", "assistant"]
+        assert [t.role for t in app.chat.turns] == ["user", "assistant"]
         await pilot.press("f1")
         assert type(app.screen).__name__ == "HelpScreen"
         await pilot.press("escape")
         await pilot.press("ctrl+l")
-        assert app.turns == [] and app.transcript.line_count == 0
+        text = app.chat.transcript.plain_text()
+        # nothing of the conversation is left; the welcome is back
+        assert app.chat.turns == [] and "you ›" not in text and text.startswith("Welcome")
 
 
 async def test_command_palette_runs_actions(tiny_service):

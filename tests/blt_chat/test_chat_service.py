@@ -62,7 +62,7 @@ def test_load_errors_are_messages(tmp_path):
     assert str(bad) in str(e.value)
 
 
-def test_load_saved_model_and_startup_order(tmp_path):
+def test_load_saved_model_and_startup_order(tmp_path, monkeypatch):
     model = ModelService.random(tiny_config(), device="cpu").model
     d = tmp_path / "m"
     save_model(model, d)
@@ -70,10 +70,15 @@ def test_load_saved_model_and_startup_order(tmp_path):
     assert svc.name == "m" and not svc.random_weights and svc.params == model.num_parameters()
     s = Settings(last_model=str(d))
     svc2, notes = ModelService.startup(None, s)
-    # a shipped model (if present) comes first, else the last used one
-    assert svc2.path is not None
-    svc3, notes = ModelService.startup(str(tmp_path / "nope"), Settings())
-    assert svc3.random_weights and any("nope" in n for n in notes)
+    # the last model used comes first
+    assert svc2.path == d.resolve() and notes == []
+    # issue 10, item 6: a bad argument falls back to a trained model, not to random weights
+    svc3, notes = ModelService.startup(str(tmp_path / "nope"), s)
+    assert svc3.path == d.resolve() and any("nope" in n for n in notes)
+    # random weights only when no trained model exists at all
+    monkeypatch.setattr("blt_chat.service.find_shipped_model", lambda: None)
+    svc4, notes = ModelService.startup(str(tmp_path / "nope"), Settings())
+    assert svc4.random_weights and any("nope" in n for n in notes)
     assert any("random weights" in n for n in notes)
 
 

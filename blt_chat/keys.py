@@ -1,0 +1,125 @@
+"""The key table, written once. The chat screen's and the inspector's BINDINGS, the help screen,
+the command palette and the README's key tables all come from these lists (a test compares the
+README with them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class Key:
+    keys: str  # Textual key spec, e.g. "f5,ctrl+r"
+    action: str  # action name on the screen that owns the binding ("" = handled by a widget)
+    label: str  # short footer label
+    help: str  # what it does (help screen, README, palette)
+    id: str = ""  # binding id for the settings file's "keymap"
+    show: bool = True  # shown in the footer
+    priority: bool = False
+    palette: str = ""  # command palette title ("" = not in the palette)
+
+
+# Keys the prompt box handles itself (documented, but not Bindings).
+PROMPT_KEYS = [
+    Key("enter", "", "", "send the prompt"),
+    Key("ctrl+j", "", "", "new line in the prompt (Shift+Enter too, where the terminal reports it)"),
+    Key("up,down", "", "", "in an empty prompt: earlier prompts of this conversation"),
+]
+
+CHAT_KEYS = [
+    Key("escape", "stop", "Stop", "stop generation (within one byte); closes any open screen first",
+        id="stop", show=False, palette="Stop generation"),
+    # F-keys are priority bindings: the footer lists priority bindings first, so all F-keys
+    # are, to keep them in order (and the prompt's TextArea binds F6/F7 itself)
+    Key("f1", "help", "Help", "help: keys and file locations", id="help", priority=True,
+        palette="Help"),
+    Key("f2", "settings", "Settings", "settings: patching scheme and thresholds, sampling, device, "
+        "prompt template, theme", id="settings", priority=True, palette="Settings"),
+    Key("f3,ctrl+o", "open_model", "Model", "open a model (directory tree, recent models)",
+        id="open_model", priority=True, palette="Open model…"),
+    Key("f4", "inspector", "Inspect", "patch inspector (paste text, open a file, inspect the last "
+        "answer)", id="inspector", priority=True, palette="Patch inspector"),
+    Key("f5,ctrl+r", "regenerate", "Regen", "regenerate the last answer", id="regenerate",
+        priority=True, palette="Regenerate last answer"),
+    Key("f6", "copy_answer", "Copy", "copy the last answer (clipboard, and a file as fallback)",
+        id="copy_answer", priority=True, palette="Copy last answer"),
+    Key("f7", "export", "Export", "export the transcript (Markdown and JSON)", id="export",
+        priority=True, palette="Export transcript"),
+    Key("f8", "toggle_theme", "Theme", "light/dark theme", id="toggle_theme", priority=True,
+        palette="Toggle light/dark theme"),
+    Key("ctrl+l", "clear", "Clear", "clear the conversation", id="clear", show=False,
+        palette="Clear conversation"),
+]
+
+# Textual's own app keys (App.BINDINGS / App.COMMAND_PALETTE_BINDING), listed for the help.
+APP_KEYS = [
+    Key("ctrl+p", "command_palette", "Palette", "command palette (every action)"),
+    Key("ctrl+q", "quit", "Quit", "quit"),
+]
+
+INSPECTOR_KEYS = [
+    Key("escape", "close", "Back", "back to the chat"),
+    Key("f5,ctrl+r", "analyse", "Analyse", "analyse the text in the box"),
+    Key("ctrl+l", "last_answer", "Last", "inspect the last answer"),
+    Key("ctrl+n", "clear_text", "Clear", "clear the text box"),
+    Key("ctrl+s", "export_svg", "SVG", "export the view as SVG"),
+    Key("ctrl+g", "export_json", "JSON", "export the patches as JSON"),
+]
+
+# Palette commands without a key: (title, help, action on the chat screen).
+EXTRA_COMMANDS = [
+    ("Inspect last answer", "Open the patch inspector on the last answer", "inspect_last"),
+    ("Toggle entropy colours", "Show or hide entropy backgrounds", "toggle_entropy"),
+    ("Toggle patch marks", "Show or hide patch boundary marks", "toggle_marks"),
+    ("Use raw continuation template", "Prompts are continued as raw text", "template('raw')"),
+    ("Use chat transcript template", "Prompts are wrapped as User:/Assistant: turns",
+     "template('chat')"),
+    ("Patching: model default", "Use the model's own patching settings", "scheme('model')"),
+    ("Patching: entropy threshold", "A patch starts where the entropy exceeds θ",
+     "scheme('entropy')"),
+    ("Patching: entropy + monotonic", "A patch starts where the entropy rises by more than θr",
+     "scheme('monotonic')"),
+    ("Patching: fixed stride", "A patch every `stride` bytes", "scheme('fixed')"),
+    ("Patching: space", "A patch starts after a run of spaces", "scheme('space')"),
+    ("Screenshot", "Save an SVG screenshot of the app", "screenshot_svg"),
+]
+
+
+def bindings(keys: list[Key]) -> list[Binding]:
+    return [Binding(k.keys, k.action, k.label, show=k.show, priority=k.priority, id=k.id or None,
+                    tooltip=k.help, key_display=key_display(k.keys.split(",")[0]))
+            for k in keys if k.action]
+
+
+def key_display(keys: str) -> str:
+    """"f3,ctrl+o" -> "F3 / Ctrl+O" (the spelling of the help screen and the README)."""
+    def one(key: str) -> str:
+        special = {"escape": "Esc", "enter": "Enter", "up": "Up", "down": "Down"}
+        return "+".join(special.get(p, p.upper() if p[:1] == "f" and p[1:].isdigit() else p.title())
+                        for p in key.split("+"))
+    return " / ".join(one(k) for k in keys.split(","))
+
+
+def key_rows(keys: list[Key]) -> list[tuple[str, str]]:
+    return [(key_display(k.keys), k.help) for k in keys]
+
+
+def chat_key_rows() -> list[tuple[str, str]]:
+    return key_rows(PROMPT_KEYS + CHAT_KEYS + APP_KEYS)
+
+
+def inspector_key_rows() -> list[tuple[str, str]]:
+    return key_rows(INSPECTOR_KEYS)
+
+
+def palette_commands() -> list[tuple[str, str, str]]:
+    """(title, help, action) for every command palette entry of the chat screen."""
+    out = [(k.palette, f"{k.help[:1].upper()}{k.help[1:]} ({key_display(k.keys)})", k.action)
+           for k in CHAT_KEYS if k.palette]
+    return out + EXTRA_COMMANDS
+
+
+def markdown_table(rows: list[tuple[str, str]]) -> str:
+    return "\n".join(["| key | action |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
