@@ -46,7 +46,8 @@ class BLTChatApp(App):
                 self.startup_messages.append(msg)
         self.settings = settings
         self.service: ModelService | None = service
-        self.errors: list[str] = []  # every error shown to the user (tests read it)
+        self.notices: list[str] = []  # every toast's text, and the errors apart (tests read them)
+        self.errors: list[str] = []
         self.chat = ChatScreen(settings, clock=clock, flush_hz=flush_hz)
 
     def get_default_screen(self) -> ChatScreen:
@@ -60,6 +61,7 @@ class BLTChatApp(App):
                timeout: float | None = None, markup: bool = False) -> None:
         """Every toast is plain text: messages carry paths, model output and exception text,
         where "[" would otherwise be read as markup (and "[/]" would end the app)."""
+        self.notices.append(message)
         if severity == "error":
             self.errors.append(message)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)

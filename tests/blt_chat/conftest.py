@@ -47,3 +47,18 @@ def tiny_service_factory():
 def tiny_service(tiny_service_factory) -> ModelService:
     return tiny_service_factory()
 
+
+
+@pytest.fixture
+def endless_service(tiny_service_factory) -> ModelService:
+    """A tiny random-weight model that practically never ends an answer by itself (random
+    weights emit EOS every few hundred bytes): its EOS logit is 0 while the other logits are
+    scaled up. For tests that need a generation still running when they act."""
+    from blt_model.ids import EOS_ID
+
+    svc = tiny_service_factory()
+    with torch.no_grad():
+        head = svc.model.decoder.head.weight
+        head.mul_(20)
+        head[EOS_ID] = 0
+    return svc
