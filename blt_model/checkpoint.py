@@ -179,6 +179,43 @@ def read_config(path: Path) -> Any:
         raise CheckpointError(f"{terminal_safe(path)}: config is nested too deeply") from None
 
 
+_MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
+_ST_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
+                "BOOL": 1, "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1}
+
+
+def read_safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape from a safetensors header, read with plain file reads: nothing is
+    mapped or allocated for the data, so a header is checked before anything costs memory."""
+    size = require_regular_file(path, CheckpointError).st_size
+    bad = f"{terminal_safe(path)}: corrupt or truncated safetensors file"
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"{bad} (shorter than its 8-byte header length)")
+        n = int.from_bytes(head, "little")
+        if n > _MAX_HEADER_BYTES or 8 + n > size:
+            raise CheckpointError(f"{bad} (header length {n:,} with a file of {size:,} bytes)")
+        raw = f.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+        if not isinstance(header, dict):
+            raise TypeError("the header is not a JSON object")
+        shapes: dict[str, tuple[int, ...]] = {}
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            shape, (start, end) = tuple(info["shape"]), info["data_offsets"]
+            if not all(isinstance(d, int) and d >= 0 for d in shape) or info["dtype"] not in _ST_ITEMSIZE:
+                raise TypeError(f"tensor {name!r}: bad shape or dtype")
+            if end - start != math.prod(shape) * _ST_ITEMSIZE[info["dtype"]] or not 0 <= start <= end <= size - 8 - n:
+                raise TypeError(f"tensor {name!r}: data offsets do not fit its shape or the file")
+            shapes[name] = shape
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"{bad} ({e})") from None
+    return shapes
+
+
 def open_safetensors(path: Path) -> Any:
     """A safetensors handle (header read, data memory-mapped) for a regular file."""
     require_regular_file(path, CheckpointError)
@@ -199,10 +236,14 @@ def check_layer_count(config: BLTConfig, tensors: int, where: Path) -> None:
                               f"hold only {tensors:,} tensors")
 
 
-def meta_model(config: BLTConfig) -> BLT:
+def meta_model(config: BLTConfig, where: Path | None = None) -> BLT:
     """The model's structure with no memory behind it (tensors on the meta device)."""
-    with torch.device("meta"):
-        return BLT(config)
+    try:
+        with torch.device("meta"):
+            return BLT(config)
+    except (RuntimeError, OverflowError, ValueError) as e:  # sizes past int64 bytes
+        raise CheckpointError(f"{terminal_safe(where or 'config')}: the config implies tensors too large to "
+                              f"exist ({e})") from None
 
 
 def check_weights_memory(shapes: dict[str, torch.Size], dtype: torch.dtype, where: Path) -> None:
@@ -251,13 +292,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
         raise CheckpointError(f"{terminal_safe(cfg_path)}: invalid config ({e})") from None
     if not os.path.lexists(w_path):
         raise CheckpointError(f"{terminal_safe(p)}: missing {WEIGHTS_NAME}")
-    handle = open_safetensors(w_path)
-    try:
-        stored = {n: tuple(handle.get_slice(n).get_shape()) for n in handle.keys()}
-    except Exception as e:
-        raise CheckpointError(f"{terminal_safe(w_path)}: corrupt or truncated safetensors file ({e})") from None
+    stored = read_safetensors_shapes(w_path)
     check_layer_count(config, len(stored), w_path)
-    model = meta_model(config)
+    model = meta_model(config, w_path)
     expected = {n: tuple(t.shape) for n, t in model.state_dict().items()}
     missing = sorted(set(expected) - set(stored))
     unexpected = sorted(set(stored) - set(expected))
@@ -272,6 +309,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
                                   f"config expects {expected[name]}")
     target = dtype or torch.float32
     check_weights_memory(expected, target, p)
+    handle = open_safetensors(w_path)  # maps the data: only now that it is known to fit
     state = {}
     for name in expected:
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -138,7 +139,8 @@ def _load_path(path: Path, device, dtype=None):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("loading {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=_console(stderr=True), transient=True) as bar:
+                  TimeElapsedColumn(), console=_console(stderr=True), transient=True,
+                  disable=not sys.stderr.isatty()) as bar:  # a log file gets no bar (nor its blank line)
         task = bar.add_task(Path(path).name or str(path), total=None)
 
         def progress(done: int, total: int, name: str) -> None:
@@ -189,8 +191,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         training["progress"] = False
     try:
         cfg = TrainingConfig.from_dict(training)
-    except TypeError as e:  # e.g. a string where a number belongs
-        raise ValueError(f"{args.config or 'training config'}: {e}") from None
+    except (TypeError, ValueError) as e:  # name the file the bad value came from
+        raise ValueError(f"{args.config}: {e}" if args.config else str(e)) from None
     if model_cfg is not None and args.target_patch_size is not None:
         model_cfg = model_cfg.replace(target_mean_patch_size=args.target_patch_size)
     elif args.target_patch_size is not None:
@@ -331,8 +333,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     if not args.show_patches:
         write = _byte_writer(sys.stdout)
+        events = _named_events(events, label)
+        first = next(events, None)  # the prompt is read before anything is printed: errors come first
         write(prompt)
-        for ev in _named_events(events, label):
+        for ev in itertools.chain([first] if first is not None else [], events):
             if ev.byte is None:
                 break
             write(bytes([ev.byte]))
@@ -471,8 +475,11 @@ class _Parser(argparse.ArgumentParser):
 def _number(kind: type, low: float | None = None, high: float | None = None, *, above: bool = False
             ) -> Callable[[str], Any]:
     """argparse type: an int/float that is finite and in range; the message says which range."""
-    rng = " and ".join(p for p in ((f"> {low:g}" if above else f">= {low:g}") if low is not None else "",
-                                   f"<= {high:g}" if high is not None else "") if p)
+    def show(x: float) -> str:
+        return str(x) if kind is int else f"{x:g}"
+
+    rng = " and ".join(p for p in ((f"> {show(low)}" if above else f">= {show(low)}") if low is not None else "",
+                                   f"<= {show(high)}" if high is not None else "") if p)
     want = f"{'an integer' if kind is int else 'a finite number'}{' ' + rng if rng else ''}"
 
     def parse(text: str) -> Any:

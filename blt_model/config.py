@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from .guards import is_int as _is_int
+from .guards import is_number as _is_number
 
 ATTENTION_KINDS = ("standard", "differential")
 PATCHING_SCHEMES = ("entropy", "fixed", "space")
@@ -29,14 +31,6 @@ def _from_dict(cls, data: dict[str, Any], what: str):
 def _check(cond: bool, name: str, msg: str) -> None:
     if not cond:
         raise ValueError(f"{name}: {msg}")
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)  # JSON true is not a count
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 @dataclass

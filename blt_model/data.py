@@ -130,10 +130,9 @@ def _raise_walk_error(err: OSError) -> None:
 
 
 def _read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    from .guards import read_regular_file
+
+    return read_regular_file(path, error=DataError)  # a FIFO or a link to /dev/zero never ends
 
 
 def _jsonl_documents(path: Path, raw: bytes, text_field: str, stats: DataStats) -> list[bytes]:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import PatchingConfig
+from .guards import is_int as _is_int
 from .ids import BOE_ID, BOS_ID, OFFSET
 from .sampling import check_finite_logits
 
@@ -45,10 +46,6 @@ def _unwrap(model: nn.Module) -> nn.Module:
     while hasattr(model, "_orig_mod") and isinstance(model._orig_mod, nn.Module):
         model = model._orig_mod
     return model
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _model_device(model: nn.Module) -> torch.device:

@@ -7,12 +7,14 @@ it prints that came from a file or a model goes through it.
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import stat
 from pathlib import Path
 
-__all__ = ["available_memory", "check_memory", "format_bytes", "markup_safe", "read_regular_file",
+__all__ = ["available_memory", "check_memory", "format_bytes", "is_int", "is_number", "markup_safe",
+           "read_regular_file",
            "require_regular_file", "terminal_safe"]
 
 
@@ -38,6 +40,16 @@ def terminal_safe(text: object, keep_newlines: bool = False) -> str:
     if not any(_unsafe(c, keep) for c in s):
         return s
     return "".join(_escape(c) if _unsafe(c, keep) else c for c in s)
+
+
+def is_int(v: object) -> bool:
+    """An integer that is not a bool (JSON `true` is not a count)."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_number(v: object) -> bool:
+    """A finite int or float that is not a bool."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def markup_safe(text: object) -> str:

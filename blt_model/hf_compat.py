@@ -44,6 +44,7 @@ from .checkpoint import (
     meta_model,
     open_safetensors,
     read_config,
+    read_safetensors_shapes,
 )
 from .config import BLTConfig
 from .guards import read_regular_file, terminal_safe
@@ -280,19 +281,14 @@ class _Tensors:
         for f in files:
             if not os.path.lexists(directory / f):
                 raise CheckpointError(f"{terminal_safe(directory / f)}: missing shard (listed in {INDEX_NAME})")
-        self.handles: dict[str, Any] = {}
+        self.handles: dict[str, Any] = {}  # opened (data mapped) on first read, after the checks
         self.where: dict[str, str] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
         for f in files:
-            path = directory / f
-            h = open_safetensors(path)
-            try:
-                keys = list(h.keys())
-            except Exception as e:  # safetensors raises its own error types
-                raise CheckpointError(f"{terminal_safe(path)}: corrupt or truncated safetensors file ({e})") from None
-            self.handles[f] = h
-            for name in keys:
+            for name, shape in read_safetensors_shapes(directory / f).items():
                 if weight_map is None or weight_map.get(name) == f:
                     self.where[name] = f
+                    self.shapes[name] = shape
         if weight_map is not None:
             lost = sorted(n for n in weight_map if n not in self.where)
             if lost:
@@ -310,15 +306,19 @@ class _Tensors:
         return self.name(key) in self.where
 
     def shape(self, key: str) -> tuple[int, ...]:
-        name = self.name(key)
-        return tuple(self.handles[self.where[name]].get_slice(name).get_shape())
+        return self.shapes[self.name(key)]
+
+    def _handle(self, f: str) -> Any:
+        if f not in self.handles:
+            self.handles[f] = open_safetensors(self.dir / f)
+        return self.handles[f]
 
     def get(self, key: str, dtype: torch.dtype) -> torch.Tensor:
         """The tensor in `dtype`; a large one changing dtype is converted in row blocks, so the
         file's copy of it is never held whole next to the converted one."""
         name = self.name(key)
         try:
-            h = self.handles[self.where[name]]
+            h = self._handle(self.where[name])
             part = h.get_slice(name)
             shape = tuple(part.get_shape())
             numel = math.prod(shape)
@@ -467,7 +467,7 @@ def load_hf_model(path: str | os.PathLike, raw: dict, device: str | torch.device
                 raise CheckpointError(f"{directory / src.where[src.name(key)]}: tensor {src.name(key)!r} has shape "
                                       f"{got}, {CONFIG_NAME} implies {shape}")
     target = dtype or torch.float32
-    model = meta_model(config)
+    model = meta_model(config, directory / CONFIG_NAME)
     expected = {n: t.shape for n, t in model.state_dict().items()}
     check_weights_memory(expected, target, directory)
     state: dict[str, torch.Tensor] = {}

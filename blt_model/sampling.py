@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import torch
 
+from .guards import is_int
+from .guards import is_number as _number
 from .ids import BOE_ID, BOS_ID, PAD_ID
 
 
@@ -20,16 +19,12 @@ def check_finite_logits(logits: torch.Tensor) -> None:
                                    "its weights are corrupt or diverged")
 
 
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def check_sampling(temperature: float = 1.0, top_k: int = 0, top_p: float | None = 1.0,
                    repetition_penalty: float = 1.0) -> None:
     """Raise ValueError naming the first parameter that is not finite and in range."""
     if not (_number(temperature) and temperature >= 0):
         raise ValueError(f"temperature: must be a finite number >= 0, got {temperature!r}")
-    if not (isinstance(top_k, int) and not isinstance(top_k, bool) and top_k >= 0):
+    if not (is_int(top_k) and top_k >= 0):
         raise ValueError(f"top_k: must be an integer >= 0, got {top_k!r}")
     if top_p is not None and not (_number(top_p) and 0.0 < top_p <= 1.0):
         raise ValueError(f"top_p: must be in (0, 1], got {top_p!r}")

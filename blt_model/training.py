@@ -26,6 +26,7 @@ import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,14 @@ from .data import (
     split_documents,
 )
 from .evaluation import evaluate_loader
-from .guards import format_bytes, markup_safe, read_regular_file, require_regular_file
+from .guards import (
+    format_bytes,
+    is_int,
+    is_number,
+    markup_safe,
+    read_regular_file,
+    require_regular_file,
+)
 from .ids import BOE_ID, OFFSET
 from .model import BLT, lm_loss
 from .patching import calibrate_threshold
@@ -143,38 +151,37 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if isinstance(self.betas, list):
             self.betas = tuple(self.betas)
+
+        def need(ok: bool, name: str, want: str) -> None:
+            if not ok:
+                raise ValueError(f"{name}: must be {want}, got {getattr(self, name)!r}")
+
         for name in ("batch_size", "eval_batch_size", "gradient_accumulation_steps", "num_epochs",
                      "max_sequence_length", "min_text_length", "eval_interval", "log_interval",
                      "max_nonfinite_steps", "calibration_batches"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name}: must be an integer >= 1, got {v!r}")
-        if self.max_sequence_length < 2:
-            raise ValueError("max_sequence_length: must be >= 2 (BOS + one byte)")
+            need(is_int(getattr(self, name)) and getattr(self, name) >= 1, name, "an integer >= 1")
+        need(self.max_sequence_length >= 2, "max_sequence_length", ">= 2 (BOS + one byte)")
         for name in ("warmup_steps", "patience"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name}: must be an integer >= 0, got {v!r}")
+            need(is_int(getattr(self, name)) and getattr(self, name) >= 0, name, "an integer >= 0")
         for name in ("max_steps", "schedule_steps", "entropy_max_steps", "eval_max_batches"):
             v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or v < 1):
-                raise ValueError(f"{name}: must be None or an integer >= 1, got {v!r}")
+            need(v is None or (is_int(v) and v >= 1), name, "None or an integer >= 1")
         for name in ("max_minutes", "entropy_max_minutes"):
             v = getattr(self, name)
-            if v is not None and not (isinstance(v, (int, float)) and v > 0):
-                raise ValueError(f"{name}: must be None or a number > 0, got {v!r}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise ValueError(f"learning_rate: must be a finite number > 0, got {self.learning_rate!r}")
-        if self.weight_decay < 0 or self.max_grad_norm < 0:
-            raise ValueError("weight_decay and max_grad_norm must be >= 0")
-        if not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise ValueError(f"min_lr_ratio: must be in [0, 1], got {self.min_lr_ratio!r}")
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ValueError(f"precision: must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
-        if not 0.0 < self.valid_fraction < 1.0:
-            raise ValueError(f"valid_fraction: must be in (0, 1), got {self.valid_fraction!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**64:
-            raise ValueError(f"seed: must be an integer in [0, 2**64), got {self.seed!r}")
+            need(v is None or (is_number(v) and v > 0), name, "None or a finite number > 0")
+        for name in ("learning_rate", "entropy_learning_rate"):
+            v = getattr(self, name)
+            need((v is None and name != "learning_rate") or (is_number(v) and v > 0), name, "a finite number > 0")
+        for name in ("weight_decay", "max_grad_norm"):
+            need(is_number(getattr(self, name)) and getattr(self, name) >= 0, name, "a finite number >= 0")
+        need(is_number(self.min_lr_ratio) and 0.0 <= self.min_lr_ratio <= 1.0, "min_lr_ratio", "in [0, 1]")
+        need(isinstance(self.betas, tuple) and len(self.betas) == 2 and all(is_number(b) and 0 <= b < 1 for b in self.betas),
+             "betas", "two numbers in [0, 1)")
+        need(self.precision in ("auto", "bf16", "fp32"), "precision", "'auto', 'bf16' or 'fp32'")
+        need(is_number(self.valid_fraction) and 0.0 < self.valid_fraction < 1.0, "valid_fraction", "in (0, 1)")
+        need(is_int(self.seed) and 0 <= self.seed < 2**64, "seed", "an integer in [0, 2**64)")
+        for name in ("compile", "ddp_find_unused_parameters", "progress", "allow_binary"):
+            need(isinstance(getattr(self, name), bool), name, "true or false")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
@@ -316,7 +323,8 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
     if os.path.lexists(path):
         require_regular_file(path, RunFileError)  # a FIFO named state.pt would hang the load
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about odd pickles; the error below says it all
             state = torch.load(f, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise RunFileError(f"{path}: no training state to resume from") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -69,14 +70,14 @@ def test_empty_directory(tmp_path):
 
 def test_unreadable_file_names_path(tmp_path, monkeypatch):
     p = write(tmp_path / "locked.txt", "secret")
-    real = Path.read_bytes
+    real = os.open
 
-    def deny(self):
-        if self.name == "locked.txt":
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
+    def deny(path, *args, **kwargs):
+        if Path(path).name == "locked.txt":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", deny)
+    monkeypatch.setattr(os, "open", deny)  # files are read via os.open (after a regular-file check)
     with pytest.raises(DataError, match="locked.txt.*Permission denied"):
         read_documents([str(p)])
 
