@@ -383,13 +383,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
     import torch
     from rich.table import Table
 
+    from .checkpoint import meta_model
     from .model import BLT
 
     if args.model:
         model, label = _load(args.model, torch.device("cpu"), allow_random=False)
     elif args.preset or args.config:
         cfg, _ = _load_configs(args.config, args.preset)
-        model, label = BLT(cfg), (f"preset {args.preset}" if args.preset else str(args.config))
+        # counts and FLOPs need shapes only: a config of any size is described without allocating it
+        model = meta_model(cfg, Path(args.config) if args.config else None)
+        label = f"preset {args.preset}" if args.preset else str(args.config)
     else:
         path = default_model_path()
         if path is None:

@@ -14,6 +14,7 @@ from typing import Any
 from .guards import is_int as _is_int
 from .guards import is_number as _is_number
 
+MAX_LAYERS = 4096
 ATTENTION_KINDS = ("standard", "differential")
 PATCHING_SCHEMES = ("entropy", "fixed", "space")
 
@@ -167,6 +168,10 @@ class BLTConfig:
             v = getattr(self, name)
             _check(_is_int(v) and v >= 0, name, f"must be an integer >= 0, got {v!r}")
         _check(self.decoder_layers >= 1, "decoder_layers", "must be >= 1 (the decoder reads the patch latents)")
+        # the largest published models have ~100 layers; a bound keeps a typo from building for hours
+        for name in ("encoder_layers", "decoder_layers", "global_layers", "entropy_model_layers"):
+            _check(getattr(self, name) <= MAX_LAYERS, name, f"must be <= {MAX_LAYERS}, got {getattr(self, name)!r}")
+        _check(self.ngram_hash_functions <= 64, "ngram_hash_functions", f"must be <= 64, got {self.ngram_hash_functions!r}")
         for name in ("global_hidden_size", "global_intermediate_size", "global_num_heads"):
             v = getattr(self, name)
             _check(v is None or (_is_int(v) and v >= 1), name, f"must be None or an integer >= 1, got {v!r}")

@@ -42,6 +42,7 @@ from .checkpoint import (
     atomic_write_text,
     fault_point,
     load_model,
+    meta_model,
     prepare_output_dir,
     remove_temp_files,
     save_model,
@@ -58,6 +59,7 @@ from .data import (
 )
 from .evaluation import evaluate_loader
 from .guards import (
+    check_memory,
     format_bytes,
     is_int,
     is_number,
@@ -811,6 +813,10 @@ def train(
     train_loader = make_loader(train_ds, cfg.batch_size, train=True, seed=cfg.seed)
     valid_loader = make_loader(valid_ds, cfg.eval_batch_size, train=False)
 
+    # weights, gradients and AdamW's two moments: refuse a config that cannot fit before building it
+    if dev.type == "cpu":  # (a GPU's memory is its own; CUDA reports running out itself)
+        count = meta_model(model_config).num_parameters()
+        check_memory(16 * count, f"the model config ({count:,} parameters; weights, gradients and optimizer state)")
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     model = BLT(model_config).to(dev)

@@ -231,8 +231,10 @@ CASES = [
          lambda d: _cfg(d, hidden_size=4096, num_heads=2)),
     Case("ngram_vocab_5e6", ["info", *MODEL], ["model.safetensors", "hash_embed"],
          lambda d: _cfg(d, ngram_vocab_size=5_000_000)),
-    Case("layers_1e9", ["info", *MODEL], ["model.safetensors", "layers"],
+    Case("layers_1e9", ["info", *MODEL], ["config.json", "global_layers", "<= 4096"],
          lambda d: _cfg(d, global_layers=1_000_000_000)),
+    Case("layers_beyond_the_weights", ["info", *MODEL], ["model.safetensors", "implies 4,0", "tensors"],
+         lambda d: _cfg(d, global_layers=4000)),
     Case("encoder_layers_true", ["info", *MODEL], ["config.json", "encoder_layers"],
          lambda d: _cfg(d, encoder_layers=True)),
     Case("config_not_json", ["info", *MODEL], ["config.json", "JSON"],
@@ -308,6 +310,11 @@ CASES = [
     Case("train_config_string_lr", TRAIN, ["tiny.json", "learning_rate"],
          lambda d: (_fake_run(d), shutil.rmtree(d / "run"),
                     (d / "tiny.json").write_text(json.dumps({"training": {"learning_rate": "fast"}})))),
+    Case("train_config_needs_too_much_memory", TRAIN, ["model config", "1,920,119,872 parameters", "memory"],
+         lambda d: (_fake_run(d), shutil.rmtree(d / "run"), (d / "tiny.json").write_text(json.dumps(
+             {"model": tiny_config(**SMALL, ngram_vocab_size=10_000_000).to_dict()})))),
+    Case("info_config_too_large_to_exist", ["info", "--config", "{d}/big.json"], ["big.json", "too large"],
+         lambda d: (d / "big.json").write_text(json.dumps({"hidden_size": 10**9, "num_heads": 2}))),
     # --- numbers on the command line ---
     Case("temperature_nan", [*GEN, "--temperature", "nan"], ["--temperature", "nan"]),
     Case("temperature_inf", [*GEN, "--temperature", "inf"], ["--temperature", "inf"]),
@@ -586,6 +593,12 @@ def test_small_file_trains_and_says_how_little_data(tmp_path, capsys):
     assert rc == 0
     assert "small data" in out and "training bytes" in out
     load_model(d / "run" / "best")
+
+
+def test_info_describes_a_huge_config_without_allocating_it(tmp_path, capsys):
+    (tmp_path / "big.json").write_text(json.dumps(tiny_config(**SMALL, ngram_vocab_size=10_000_000).to_dict()))
+    assert cli.main(["info", "--config", str(tmp_path / "big.json"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["parameters"]["total"] == 1_920_119_872
 
 
 def test_help_documents_exit_statuses(capsys):
