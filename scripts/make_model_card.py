@@ -28,11 +28,14 @@ from pathlib import Path
 import torch
 
 from blt_model import BLT, load_model, save_model
+from blt_model.checkpoint import atomic_write_text
 from blt_model.evaluation import compute_bits_per_byte
 from blt_model.generation import generate_text
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
+SCORE_CACHE = REPO / "benchmarks" / "results" / "model_card_scores.json"
+COMPRESSOR_CACHE = REPO / "benchmarks" / "results" / "compressors_given_en_broad_train.json"
 STDLIB_SAMPLE = ["textwrap.py", "shlex.py", "fnmatch.py", "glob.py", "string.py", "bisect.py", "heapq.py",
                  "queue.py", "sched.py", "getopt.py", "netrc.py", "tabnanny.py"]
 PROMPTS = ["The history of the", "def read_config(path):\n", "ROMEO:\n"]
@@ -58,20 +61,44 @@ def held_out_texts() -> dict[str, bytes]:
     return out
 
 
-def compressors_given(reference: bytes, files: dict[str, bytes]) -> dict[str, dict[str, float]]:
-    """Bits per byte of each file for each compressor given `reference`: size(ref + file) - size(ref)."""
-    ref_size = {k: len(f(reference)) for k, f in COMPRESSORS.items()}
-    return {name: {k: 8.0 * (len(f(reference + data)) - ref_size[k]) / len(data) for k, f in COMPRESSORS.items()}
-            for name, data in files.items()}
+def compressors_given(reference: bytes, files: dict[str, bytes], cache: Path | None = None) -> dict[str, dict[str, float]]:
+    """Bits per byte of each file for each compressor given `reference`: size(ref + file) - size(ref).
 
-
-def score(model: BLT, files: dict[str, bytes]) -> dict[str, dict[str, float]]:
+    xz -9e of a 22 MB reference takes minutes, so results are kept in `cache` (JSON keyed by the
+    sha256 of the reference and of the file): a rerun of the card recomputes nothing it has."""
+    got = json.loads(cache.read_text()) if cache and cache.exists() else {}
+    ref_size: dict[str, int] = {}
     out = {}
     for name, data in files.items():
-        t = time.time()
-        m = compute_bits_per_byte(model, data, batch_size=8)
-        out[name] = {"bits_per_byte": m["bits_per_byte"], "mean_patch_size": m["mean_patch_size"],
-                     "accuracy": m["accuracy"], "seconds": time.time() - t}
+        key = f"{sha256(reference)[:16]}:{sha256(data)[:16]}"
+        if key not in got:
+            if not ref_size:
+                ref_size = {k: len(f(reference)) for k, f in COMPRESSORS.items()}
+            got[key] = {k: 8.0 * (len(f(reference + data)) - ref_size[k]) / len(data) for k, f in COMPRESSORS.items()}
+            if cache:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(cache, json.dumps(got, indent=1) + "\n")
+        out[name] = got[key]
+    return out
+
+
+def score(model: BLT, weights: Path, files: dict[str, bytes], cache: Path | None = None) -> dict[str, dict]:
+    """compute_bits_per_byte of every file, kept in `cache` by the sha256 of the weights and the file
+    (scoring 1.4 MB takes minutes on 2 cores)."""
+    got = json.loads(cache.read_text()) if cache and cache.exists() else {}
+    wkey = sha256(weights.read_bytes())[:16]
+    out = {}
+    for name, data in files.items():
+        key = f"{wkey}:{sha256(data)[:16]}"
+        if key not in got:
+            t = time.time()
+            m = compute_bits_per_byte(model, data, batch_size=8)
+            got[key] = {"bits_per_byte": m["bits_per_byte"], "mean_patch_size": m["mean_patch_size"],
+                        "accuracy": m["accuracy"], "seconds": time.time() - t}
+            if cache:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(cache, json.dumps(got, indent=1) + "\n")
+        out[name] = got[key]
     return out
 
 
@@ -133,7 +160,7 @@ def model_section(m: BLT, size_mb: float, patch: float) -> list[str]:
         f"{m.flops_per_byte(patch) / 1e6:.1f} M.", ""]
 
 
-def training_section(run: Path, command: str, train: bytes, hardware: str) -> list[str]:
+def training_section(run: Path, command: str, train: bytes, hardware: str, init: str) -> list[str]:
     rec = json.loads((run / "run.json").read_text())
     logs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     steps = max((x["step"] for x in logs if x.get("stage") == "blt" and "step" in x), default=0)
@@ -142,8 +169,8 @@ def training_section(run: Path, command: str, train: bytes, hardware: str) -> li
     ent_s = torch.load(ent, map_location="cpu", weights_only=True).get("elapsed_s", 0.0) if ent.exists() else 0.0
     a = rec["args"]
     return ["## How it was trained", "", "```bash", command, "```", "",
-            f"- Started from `{a['init']}` (its own card is in git history: trained from scratch on en_mix/train.txt,"
-            " the first component of en_broad/train.txt), then trained on "
+            f"- Started from {init} (trained from scratch on en_mix/train.txt, the first component of "
+            "en_broad/train.txt, for 71 minutes; its card is in git history), then trained on "
             f"`{', '.join(Path(p).parent.name + '/' + Path(p).name for p in a['data'])}` "
             f"(sha256 `{sha256(train)}`, {len(train):,} bytes).",
             "- Checkpoint selection on a slice held out of the training file (the last 5% of every ~1 MB segment, "
@@ -155,6 +182,12 @@ def training_section(run: Path, command: str, train: bytes, hardware: str) -> li
             "- The run's metrics log is `metrics.jsonl` beside this card.", ""]
 
 
+def card_files() -> dict[str, bytes]:
+    return {"en_broad/valid.txt": (DATA / "en_broad" / "valid.txt").read_bytes(),
+            "tinyshakespeare/valid.txt": (DATA / "tinyshakespeare" / "valid.txt").read_bytes(),
+            **held_out_texts()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True)
@@ -162,6 +195,7 @@ def main() -> None:
     ap.add_argument("--name", default="blt-tiny-en")
     ap.add_argument("--command", required=True)
     ap.add_argument("--compare", type=Path, help="an earlier model to score and sample beside this one")
+    ap.add_argument("--init-label", default="blt-tiny", help="how the card names the model the run started from")
     ap.add_argument("--study", type=Path, help="folder of benchmarks/patching_study.py results")
     ap.add_argument("--sample-notes", type=Path)
     ap.add_argument("--threads", type=int, default=2)
@@ -172,13 +206,11 @@ def main() -> None:
     shutil.copyfile(a.run / "metrics.jsonl", a.out / "metrics.jsonl")
     model = load_model(a.out)  # what users get
     train = (DATA / "en_broad" / "train.txt").read_bytes()
-    files = {"en_broad/valid.txt": (DATA / "en_broad" / "valid.txt").read_bytes(),
-             "tinyshakespeare/valid.txt": (DATA / "tinyshakespeare" / "valid.txt").read_bytes(),
-             **held_out_texts()}
-    ours = score(model, files)
+    files = card_files()
+    ours = score(model, a.out / "model.safetensors", files, SCORE_CACHE)
     old_model = load_model(a.compare) if a.compare else None
-    old = score(old_model, files) if old_model else None
-    comp = compressors_given(train, files)
+    old = score(old_model, a.compare / "model.safetensors", files, SCORE_CACHE) if old_model else None
+    comp = compressors_given(train, files, COMPRESSOR_CACHE)
     s_ours, s_old = samples(model), (samples(old_model) if old_model else None)
     size_mb = sum(p.stat().st_size for p in a.out.glob("model.safetensors")) / 1e6
     old_name = a.compare.name if a.compare else ""
@@ -187,7 +219,7 @@ def main() -> None:
              "English (news, reviews, encyclopedia articles, science, history, essays, drama, stories) and Python. "
              "It exists so that a fresh install does something real offline; it is not an assistant. Written by "
              "`scripts/make_model_card.py`: every number below was measured by it.", ""]
-    lines += training_section(a.run, a.command, train, a.hardware)
+    lines += training_section(a.run, a.command, train, a.hardware, a.init_label)
     lines += model_section(model, size_mb, ours["en_broad/valid.txt"]["mean_patch_size"])
     lines += quality_section(files, ours, old, comp, old_name)
     lines += ["Held-out texts: " + "; ".join(f"{k}: sha256 `{sha256(v)[:16]}...`" for k, v in files.items()), ""]
