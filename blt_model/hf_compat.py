@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,8 @@ INDEX_NAME = "model.safetensors.index.json"
 
 Progress = Callable[[int, int, str], None]
 _MAX_INDEX_BYTES = 64 << 20  # an index lists tensor names; even huge models need a few MB
-_CHUNK = 1 << 24  # elements per block when converting a large tensor's dtype
+_CHUNK = 1 << 24
+_UNUSED = re.compile(r"local_encoder\.cross_attn_layers\.\d+\.")  # elements per block when converting a large tensor's dtype
 _ST_DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16"}
 
 # transformers' defaults for keys a config.json may leave out (BltConfig and its sub-configs)
@@ -466,6 +468,13 @@ def load_hf_model(path: str | os.PathLike, raw: dict, device: str | torch.device
             if got != shape:
                 raise CheckpointError(f"{directory / src.where[src.name(key)]}: tensor {src.name(key)!r} has shape "
                                       f"{got}, {CONFIG_NAME} implies {shape}")
+    # nothing else in the files, so the parameter count is what the config implies (the encoder's
+    # cross-attention layers whose results transformers discards are the one known extra)
+    used = {src.name(source(key)) for _, sources, _ in plan.items for key, _ in sources}
+    extra = sorted(n for n in src.where if n not in used and not _UNUSED.match(n.removeprefix(src.prefix)))
+    if extra:
+        raise CheckpointError(f"{terminal_safe(directory / src.where[extra[0]])}: tensor {extra[0]!r} is not part of "
+                              f"the model {CONFIG_NAME} describes ({len(extra)} such tensors)")
     target = dtype or torch.float32
     model = meta_model(config, directory / CONFIG_NAME)
     expected = {n: t.shape for n, t in model.state_dict().items()}

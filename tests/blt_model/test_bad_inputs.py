@@ -90,6 +90,21 @@ def _hf_config(**changes) -> dict:
     return cfg
 
 
+def _hf_weights(d: Path, drop: int = 0, extra: bool = False, **changes) -> None:
+    """A transformers directory whose (sparse) safetensors header holds what the config implies."""
+    from blt_model.hf_compat import _plan, hf_config_to_blt
+
+    raw = _hf_config(**changes)
+    m = _hf_dir(d, raw)
+    shapes = {(k if k == "lm_head.weight" else "model." + k): shape
+              for _, sources, _ in _plan(raw, hf_config_to_blt(raw), "config.json").items for k, shape in sources}
+    names = sorted(shapes)[drop:]
+    if extra:
+        names.append("model.bogus.weight")
+        shapes["model.bogus.weight"] = (3,)
+    _st_header(m / "model.safetensors", {n: shapes[n] for n in names})
+
+
 def _hf_dir(d: Path, config: dict, weight_map: dict[str, str] | None = None) -> Path:
     m = d / "hf"
     m.mkdir()
@@ -285,6 +300,11 @@ CASES = [
                     .symlink_to(d / "elsewhere" / "model.safetensors"))),
     Case("shard_name_escape_sequences", ["info", "--model", "{d}/hf"], [HF_INDEX, "\\x1b]0;pwned"],
          lambda d: _hf_dir(d, _hf_config(), {"a": "\x1b]0;pwned\x07\x1b[2J.safetensors"})),
+    Case("hf_extra_tensor", ["info", "--model", "{d}/hf"], ["model.safetensors", "'model.bogus.weight'", "not part"],
+         lambda d: _hf_weights(d, extra=True)),
+    Case("hf_missing_tensor", ["info", "--model", "{d}/hf"], ["hf", "missing tensor"], lambda d: _hf_weights(d, drop=1)),
+    Case("hf_needs_more_memory_than_available", ["info", "--model", "{d}/hf"], ["hf", "needs", "memory"],
+         lambda d: _hf_weights(d, encoder_hash_byte_group_vocab=20_000_000)),
     Case("index_fifo", ["info", "--model", "{d}/hf"], [HF_INDEX, "FIFO"],
          lambda d: os.mkfifo(_hf_dir(d, _hf_config()) / HF_INDEX)),
     # --- output directories that hold a run ---
