@@ -60,11 +60,16 @@ def markup_safe(text: object) -> str:
 
 
 def format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
+    """1234567 -> '1.2 MB' (decimal units)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover
+    return f"{n:.1f} TB"
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+          (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
 
 
 def require_regular_file(path: str | os.PathLike, error: type[Exception] = ValueError) -> os.stat_result:
@@ -78,11 +83,8 @@ def require_regular_file(path: str | os.PathLike, error: type[Exception] = Value
     except OSError as e:
         raise error(f"{terminal_safe(p)}: cannot read ({e.strerror or e})") from None
     if not stat.S_ISREG(st.st_mode):
-        kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
-                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket"
-                if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-        raise error(f"{terminal_safe(p)}: is {kind}, not a regular file" if kind.startswith("a ")
-                    else f"{terminal_safe(p)}: not a regular file")
+        kind = next((k for test, k in _KINDS if test(st.st_mode)), "a special file")
+        raise error(f"{terminal_safe(p)}: is {kind}, not a regular file")
     return st
 
 
