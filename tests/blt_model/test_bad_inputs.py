@@ -586,6 +586,17 @@ def test_train_refuses_an_existing_run_and_overwrite_moves_it_aside(trained, tmp
         (moved[0] / "metrics.jsonl").read_text().splitlines())
 
 
+def test_convert_overwrite_moves_the_old_destination_aside(tmp_path, capsys):
+    save_model(BLT(tiny_config(**SMALL)), tmp_path / "src")
+    (tmp_path / "dst").mkdir()
+    (tmp_path / "dst" / "notes.txt").write_text("keep me")
+    assert cli.main(["convert", str(tmp_path / "src"), str(tmp_path / "dst")]) == cli.EXIT_BAD_INPUT
+    assert cli.main(["convert", str(tmp_path / "src"), str(tmp_path / "dst"), "--overwrite"]) == 0
+    old = [p for p in tmp_path.iterdir() if p.name.startswith("dst.old-")]
+    assert len(old) == 1 and (old[0] / "notes.txt").read_text() == "keep me"
+    load_model(tmp_path / "dst")
+
+
 def test_resume_removes_leftover_temporary_files(trained, tmp_path):
     d = tmp_path / "w"
     shutil.copytree(trained, d)
