@@ -15,7 +15,6 @@ from torch import nn
 
 from .layers import RMSNorm, apply_rotary
 
-
 HEADWISE_NORM_INIT = 0.1  # initial gain of the differential heads' RMSNorm (see SelfAttention)
 
 
