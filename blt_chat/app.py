@@ -11,18 +11,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App
+from textual.command import CommandPalette
 from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from .files import write_text_or_report
 from .messages import LoadRequested, SettingChanged
 from .screens.chat import FLUSH_HZ, ChatScreen
+from .screens.closing import close
 from .screens.model_picker import ModelPicker
 from .screens.settings import SettingsScreen
 from .service import ModelService
 from .settings import NUMERIC_FIELDS, Settings, load_settings, settings_path, settings_text
+from .widgets.commands import SafeCommandPalette
 
 LOAD_GROUP = "load"
 
@@ -78,6 +81,17 @@ class BLTChatApp(App):
             self._startup_worker()
         else:
             self.chat.set_service(self.service)
+
+    def _on_key(self, event: events.Key) -> None:
+        # keys typed after a quit began (fast typing, a paste) find no screen: Textual 8.2.8's
+        # App._on_key would raise ScreenStackError on the way out (found by the fuzz test).
+        # Textual calls App._on_key itself after this one unless the default is prevented.
+        if not self._screen_stack:
+            event.prevent_default()
+
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(SafeCommandPalette(id="--command-palette"))
 
     def watch_theme(self, theme: str) -> None:
         self.chat.apply_display_options()
@@ -171,7 +185,7 @@ class BLTChatApp(App):
     def _load_done(self, svc: ModelService) -> None:
         self.chat.loading = False
         if isinstance(self.screen, ModelPicker):
-            self.screen.dismiss(None)
+            close(self.screen)
         self._use(svc)
         self.notify(f"Loaded {svc.label} ({svc.params_text} params) on {svc.device}", title="Model")
         if svc.note:

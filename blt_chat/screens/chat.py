@@ -147,6 +147,9 @@ class ChatScreen(Screen):
     # ------------------------------------------------------------------ the model
     def set_service(self, svc: ModelService) -> None:
         """Show `svc` as the current model (called by the app once a model is loaded)."""
+        if svc is not self.service and self.app.is_screen_installed("inspector") \
+                and self.app.get_screen("inspector") not in self.app.screen_stack:
+            self.app.uninstall_screen("inspector")  # it holds the previous model
         self.service = svc
         if not self._ready:
             return
@@ -341,11 +344,22 @@ class ChatScreen(Screen):
         self.workers.cancel_group(self, "generate")
         self.finish("stopped")
 
+    # Help, settings and the inspector are built once and kept (installed screens): opening
+    # one again costs a screen switch, not a new set of widgets, and the inspector keeps its text.
+    def _push_kept(self, name: str, make: Callable[[], Screen]) -> None:
+        if not self.app.is_screen_installed(name):
+            self.app.install_screen(make(), name)
+        self.app.push_screen(name)
+
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(str(settings_path()), str(export_dir())))
+        self._push_kept("help", lambda: HelpScreen(str(settings_path()), str(export_dir())))
 
     def action_settings(self) -> None:
-        self.app.push_screen(SettingsScreen(self.settings, str(settings_path()), self.model_defaults()))
+        defaults = self.model_defaults()
+        self._push_kept("settings", lambda: SettingsScreen(self.settings, str(settings_path()), defaults))
+        screen = self.app.get_screen("settings")
+        assert isinstance(screen, SettingsScreen)
+        screen.model_defaults = defaults
 
     def action_open_model(self) -> None:
         svc = self.service
@@ -363,9 +377,13 @@ class ChatScreen(Screen):
                   "stride": cfg.stride, "min_patch_size": cfg.min_patch_size,
                   "max_patch_size": cfg.max_patch_size}
         dark = self.app.current_theme.dark if self.app.current_theme else True
-        self.app.push_screen(InspectorScreen(self.service, text=text, scheme=scheme_name(cfg),
-                                             values=values, last_answer=self.conversation.last_answer,
-                                             dark=dark))
+        svc = self.service
+        self._push_kept("inspector", lambda: InspectorScreen(
+            svc, text=text, scheme=scheme_name(cfg), values=values,
+            last_answer=self.conversation.last_answer, dark=dark))
+        screen = self.app.get_screen("inspector")
+        if text is not None and isinstance(screen, InspectorScreen) and screen.is_mounted:
+            screen.inspect_text(text)
 
     def action_inspect_last(self) -> None:
         data = self.conversation.last_answer()

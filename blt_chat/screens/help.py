@@ -9,6 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
 from ..keys import CHAT_KEYS, chat_key_rows, inspector_key_rows, markdown_table
+from .closing import close
 
 
 def _code(text: str) -> str:
@@ -58,4 +59,4 @@ class HelpScreen(ModalScreen[None]):
             yield Markdown(self.text)
 
     def action_close(self) -> None:
-        self.dismiss(None)
+        close(self)

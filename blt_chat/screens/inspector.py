@@ -30,7 +30,9 @@ from ..keys import INSPECTOR_KEYS, bindings
 from ..render import ByteRecord, entropy_color, visible_text
 from ..service import INSPECT_MAX_BYTES, ModelService
 from ..settings import FIELD_LABELS, check_field, export_dir
+from ..widgets.text_area import SafeTextArea
 from ..widgets.transcript import Transcript
+from .closing import close
 from .settings import numeric_input
 
 if TYPE_CHECKING:
@@ -151,7 +153,7 @@ class InspectorScreen(Screen):
     def compose(self) -> ComposeResult:
         text = self.initial_text if self.initial_text is not None else (
             self.analysis.data.decode("utf-8", errors="replace") if self.analysis else SAMPLE_TEXT)
-        yield TextArea(text, id="insp-input", soft_wrap=True)
+        yield SafeTextArea(text, id="insp-input", soft_wrap=True)
         with Horizontal(id="insp-actions"):
             yield Input(placeholder="file path, then Enter", id="insp-file", compact=True)
             for label, bid in (("Analyse F5", "insp-analyse"), ("Last ^L", "insp-last"),
@@ -374,8 +376,11 @@ class InspectorScreen(Screen):
         if not data:
             self.show_error("No answer yet: ask something in the chat first.")
             return
-        self.query_one("#insp-input", TextArea).text = data.decode("utf-8", errors="replace")
-        self.analyse_bytes(data)
+        self.inspect_text(data.decode("utf-8", errors="replace"))
+
+    def inspect_text(self, text: str) -> None:
+        self.query_one("#insp-input", TextArea).text = text
+        self.analyse_bytes(text.encode("utf-8"))
 
     def action_clear_text(self) -> None:
         box = self.query_one("#insp-input", TextArea)
@@ -401,4 +406,4 @@ class InspectorScreen(Screen):
             self.notify(f"Saved patches to {path}", title="Exported JSON")
 
     def action_close(self) -> None:
-        self.dismiss(None)
+        close(self)

@@ -18,6 +18,7 @@ from textual.widgets.option_list import Option
 
 from ..messages import LoadRequested
 from ..service import is_model_dir
+from .closing import close
 
 
 class ModelDirectoryTree(DirectoryTree):
@@ -120,4 +121,4 @@ class ModelPicker(ModalScreen[None]):
 
     @on(Button.Pressed, "#picker-cancel")
     def action_close(self) -> None:
-        self.dismiss(None)
+        close(self)

@@ -31,6 +31,7 @@ from ..settings import (
     Settings,
     check_field,
 )
+from .closing import close
 
 PATCH_FIELDS = ("threshold", "monotonic_threshold", "stride", "min_patch_size", "max_patch_size")
 SAMPLING_FIELDS = ("temperature", "top_k", "top_p", "repetition_penalty", "max_new_bytes", "seed")
@@ -104,21 +105,38 @@ class SettingsScreen(ModalScreen[None]):
                                  classes="switch-row")
             yield Static(Text(f"Saved to {self.config_path}"), id="config-path")
 
-    def _field(self, name: str) -> ComposeResult:
-        optional = NUMERIC_FIELDS[name][3]
+    def _placeholder(self, name: str) -> str:
         default = self.model_defaults.get(name)
         if name == "seed":
-            placeholder = "random"
-        elif optional:
-            placeholder = f"model default: {fmt_value(default) if default is not None else 'none'}"
-        else:
-            placeholder = ""
+            return "random"
+        if NUMERIC_FIELDS[name][3]:
+            return f"model default: {fmt_value(default) if default is not None else 'none'}"
+        return ""
+
+    def _field(self, name: str) -> ComposeResult:
         yield Label(FIELD_LABELS[name], classes="field-label")
-        yield numeric_input(name, getattr(self.settings, name), f"set-{name}", placeholder)
+        yield numeric_input(name, getattr(self.settings, name), f"set-{name}", self._placeholder(name))
         yield Static("", classes="error", id=f"err-{name}")
 
-    def on_mount(self) -> None:
+    def on_screen_resume(self) -> None:
+        # the screen is kept between openings (installed): show the settings as they are now,
+        # which F8 or the palette may have changed meanwhile
+        self.show_values()
         self.query_one("#set-scheme").focus()
+
+    def show_values(self) -> None:
+        s = self.settings
+        for name in NUMERIC_FIELDS:
+            self.query_one(f"#set-{name}", Input).value = fmt_value(getattr(s, name))
+            self.show_error(name, "")
+        for name in CHOICE_FIELDS:
+            select = self.query_one(f"#set-{name}", Select)
+            if name != "theme" or s.theme in [v for _label, v in select._options]:
+                select.value = getattr(s, name)
+        for name in SWITCH_FIELDS:
+            self.query_one(f"#set-{name}", Switch).value = getattr(s, name)
+        for name in PATCH_FIELDS:
+            self.query_one(f"#set-{name}", Input).placeholder = self._placeholder(name)
 
     # ---------------------------------------------------------- events (never raise)
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -176,4 +194,4 @@ class SettingsScreen(ModalScreen[None]):
         # the focused field's text counts as committed when the screen closes
         if isinstance(self.focused, Input):
             self.commit(self.focused)
-        self.dismiss(None)
+        close(self)

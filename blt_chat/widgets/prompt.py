@@ -11,12 +11,13 @@ from textual.widgets import TextArea
 
 from ..conversation import PromptHistory
 from ..messages import PromptSubmitted
+from .text_area import SafeTextArea
 
 NEWLINE_KEYS = ("ctrl+j", "shift+enter", "alt+enter")
 HISTORY_KEYS = {"up": -1, "down": 1}
 
 
-class PromptBox(TextArea, inherit_bindings=False):
+class PromptBox(SafeTextArea, inherit_bindings=False):
     # TextArea's own keys minus F6/F7 (select line/all): F-keys belong to the chat screen, and
     # a focused widget's binding would also put F6/F7 ahead of F1 in the footer
     BINDINGS = [b for b in TextArea.BINDINGS

@@ -107,7 +107,7 @@ async def test_3_unwritable_data_dir_is_a_toast_naming_the_path(tiny_service, tm
         await pilot.pause(0.1)
         assert alive(app)
         errors = [e for e in app.errors if str(export_dir()) in e]
-        assert len(errors) == 5, app.errors  # copy, export, SVG, JSON, screenshot
+        assert len(errors) == 5, "\n".join(app.errors)  # copy, export, SVG, JSON, screenshot
 
 
 async def test_3_unwritable_settings_file_is_a_toast(tiny_service, tmp_path, monkeypatch):
@@ -141,7 +141,7 @@ async def test_4_brackets_in_paths_keys_and_settings_are_shown_verbatim(tiny_ser
         await until(pilot, lambda: not app.loading_model and app.service is not tiny_service)
         assert any("run[v2]" in m for m in messages(app))
         await pilot.press("f3")
-        await until(pilot, lambda: isinstance(app.screen, ModelPicker))
+        await until(pilot, lambda: isinstance(app.screen, ModelPicker) and bool(app.screen.query("#picker-recent")))
         title = str(app.screen.query_one("#picker-title").render())
         assert "run[v2]" in title
         assert any("run[v2]" in str(o.prompt) for o in app.screen.query_one("#picker-recent")._options)
@@ -404,3 +404,39 @@ async def test_prompt_history_up_down(tiny_service):
         assert box.text == "first"
         await pilot.press("down", "down")
         assert box.text == ""
+
+
+# ------------------------------------------------------------------ found by the fuzz test
+async def test_fast_keys_found_by_fuzzing(tiny_service):
+    """Textual 8.2.8 crashes that fast typing reached, each now harmless: Ctrl+Z after sending a
+    long prompt (undo with a scrollbar change), Enter twice in the command palette (the second
+    dismiss popped the chat screen), Esc typed repeatedly on every screen."""
+    from textual.command import CommandList
+
+    app = BLTChatApp(service=tiny_service, settings=Settings(max_new_bytes=4, seed=1))
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.chat.prompt_box.insert("line\n" * 20)
+        await pilot.press("enter")
+        await until(pilot, lambda: not app.chat.generating)
+        await pilot.press("ctrl+z", "ctrl+y")
+        assert alive(app)
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: bool(app.screen.query(CommandList))
+                    and app.screen.query_one(CommandList).option_count > 0)
+        send_keys(app, "enter", "enter")  # queued at once
+        await pilot.pause(0.3)
+        assert alive(app) and isinstance(app.screen, ChatScreen)
+        for key in ("f1", "f2", "f4"):
+            send_keys(app, key)
+            await until(pilot, lambda: not isinstance(app.screen, ChatScreen))
+            send_keys(app, "escape", "escape", "escape")
+            await pilot.pause(0.2)
+            assert alive(app) and isinstance(app.screen, ChatScreen)
+
+
+def send_keys(app: BLTChatApp, *keys: str) -> None:
+    """Queue keys all at once, as the terminal driver does for fast typing."""
+    from textual import events
+
+    for key in keys:
+        app._driver.send_message(events.Key(key, None))
