@@ -440,3 +440,19 @@ def send_keys(app: BLTChatApp, *keys: str) -> None:
 
     for key in keys:
         app._driver.send_message(events.Key(key, None))
+
+
+async def test_9_large_terminal_200x60(tiny_service):
+    app = BLTChatApp(service=tiny_service, settings=Settings())
+    async with app.run_test(size=(200, 60)) as pilot:
+        await pilot.pause()
+        assert_footer_complete(app, [k for k in CHAT_KEYS if k.show])
+        assert app.chat.transcript.size.height >= 45  # the transcript takes the room
+        await pilot.press("f4")
+        await until(pilot, lambda: isinstance(app.screen, InspectorScreen) and app.screen.patching is not None)
+        await pilot.pause()
+        assert_labels_fit(app.screen)
+        assert app.screen.plot_rows >= 10
+        await pilot.press("escape", "f2")
+        await pilot.pause()
+        assert_labels_fit(app.screen)

@@ -8,6 +8,7 @@ import torch
 
 from blt_chat.app import BLTChatApp
 from blt_chat.screens.inspector import InspectorScreen
+from blt_chat.screens.settings import SettingsScreen
 from blt_chat.service import Analysis
 from blt_chat.settings import Settings
 from blt_model.ids import encode
@@ -18,6 +19,7 @@ from .chat_helpers import (
     begin_fake_answer,
     post_events,
     recorded_events,
+    until,
     word_entropies,
 )
 
@@ -59,7 +61,8 @@ def test_settings_panel(snap_compare, tiny_service, size):
     async def run_before(pilot):
         await _quiet(pilot)
         await pilot.press("f2")
-        pilot.app.query_one("#set-temperature").value = "hot"
+        await until(pilot, lambda: isinstance(pilot.app.screen, SettingsScreen))
+        pilot.app.screen.query_one("#set-temperature").value = "hot"
         await pilot.pause()
 
     assert snap_compare(make_app(tiny_service), terminal_size=size, run_before=run_before)
