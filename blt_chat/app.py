@@ -7,14 +7,16 @@ itself is `screens.chat.ChatScreen`, the default screen."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from textual import events, on, work
 from textual.app import App
-from textual.command import CommandPalette
+from textual.command import CommandListItem, CommandPalette, SimpleProvider
 from textual.notifications import SeverityLevel
+from textual.theme import ThemeProvider
+from textual.widget import AwaitMount
 from textual.worker import Worker, WorkerState
 
 from .files import write_text_or_report
@@ -51,6 +53,7 @@ class BLTChatApp(App):
         self.service: ModelService | None = service
         self.notices: list[str] = []  # every toast's text, and the errors apart (tests read them)
         self.errors: list[str] = []
+        self._started = False  # on_mount has applied the settings (theme changes are the user's)
         self.chat = ChatScreen(settings, clock=clock, flush_hz=flush_hz)
 
     def get_default_screen(self) -> ChatScreen:
@@ -74,6 +77,7 @@ class BLTChatApp(App):
             self.theme = self.settings.theme
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
+        self._started = True
         for msg in self.startup_messages:
             self.notify(msg, severity="warning", timeout=12)
         if self.service is None:
@@ -89,12 +93,24 @@ class BLTChatApp(App):
         if not self._screen_stack:
             event.prevent_default()
 
+    # every palette the app opens is the SafeCommandPalette (the system commands "Theme" and
+    # "Keys" open palettes of their own)
     def action_command_palette(self) -> None:
         if self.use_command_palette and not CommandPalette.is_open(self):
             self.push_screen(SafeCommandPalette(id="--command-palette"))
 
+    def search_commands(self, commands: Sequence[CommandListItem],
+                        placeholder: str = "Search for commands…") -> AwaitMount:
+        return self.push_screen(SafeCommandPalette(
+            providers=[SimpleProvider(self.screen, commands)], placeholder=placeholder))
+
+    def search_themes(self) -> None:
+        self.push_screen(SafeCommandPalette(providers=[ThemeProvider], placeholder="Search for themes…"))
+
     def watch_theme(self, theme: str) -> None:
         self.chat.apply_display_options()
+        if self._started and theme != self.settings.theme:  # chosen in the palette's theme list
+            self.set_setting("theme", theme)
 
     # ------------------------------------------------------------------ settings
     @on(SettingChanged)

@@ -456,3 +456,16 @@ async def test_9_large_terminal_200x60(tiny_service):
         await pilot.press("escape", "f2")
         await pilot.pause()
         assert_labels_fit(app.screen)
+
+
+async def test_every_palette_is_the_safe_one_and_a_palette_theme_is_saved(tiny_service):
+    from blt_chat.widgets.commands import SafeCommandPalette
+
+    app = BLTChatApp(service=tiny_service, settings=Settings())
+    async with app.run_test(size=SIZE) as pilot:
+        app.search_themes()
+        await until(pilot, lambda: isinstance(app.screen, SafeCommandPalette))
+        await pilot.press("escape")
+        app.theme = "textual-light"  # what choosing it in that list does
+        await pilot.pause()
+        assert saved()["theme"] == "textual-light" == app.settings.theme
