@@ -258,6 +258,7 @@ class InspectorScreen(Screen):
         if not self.is_attached:
             return
         self.analysis = analysis
+        self.patching = None  # belongs to the previous text, even if re-patching fails now
         self.repatch()
 
     def repatch(self) -> None:
@@ -276,7 +277,8 @@ class InspectorScreen(Screen):
 
     def _render_plot(self) -> None:
         a, p = self.analysis, self.patching
-        assert a is not None and p is not None
+        if a is None or p is None:
+            return
         self.query_one("#insp-plot", Static).update(plot_text(p, self.threshold_value(), a.data,
                                                               rows=self.plot_rows))
 

@@ -469,3 +469,19 @@ async def test_every_palette_is_the_safe_one_and_a_palette_theme_is_saved(tiny_s
         app.theme = "textual-light"  # what choosing it in that list does
         await pilot.pause()
         assert saved()["theme"] == "textual-light" == app.settings.theme
+
+
+async def test_inspector_resize_after_a_failed_repatch(tiny_service):
+    """Found by the fuzz test: a new text analysed while a field is invalid kept the old text's
+    patches, and the next resize drew them against the new bytes (IndexError)."""
+    app = BLTChatApp(service=tiny_service, settings=Settings())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4")
+        await until(pilot, lambda: isinstance(app.screen, InspectorScreen) and app.screen.patching is not None)
+        screen = app.screen
+        screen.query_one("#insp-stride").value = "x"
+        screen.inspect_text("a much longer text than the sample " * 10)
+        await until(pilot, lambda: screen.analysis is not None and len(screen.analysis.data) > 300)
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.2)
+        assert alive(app) and screen.patching is None and "stride" in screen.error_text
