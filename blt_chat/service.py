@@ -20,12 +20,12 @@ import torch
 import blt_model
 from blt_model import BLT, BLTConfig, PatchingConfig, patch_starts
 from blt_model.ids import encode
-from blt_model.shipped import shipped_model_path
+from blt_model.shipped import SHIPPED_MODEL_NAME, shipped_model_path
 
 from .settings import Settings
 
 RANDOM_LABEL = "random weights (untrained)"
-DEFAULT_MODEL_NAME = "blt-tiny"
+DEFAULT_MODEL_NAME = SHIPPED_MODEL_NAME
 INSPECT_MAX_BYTES = 64 * 1024
 _CHUNK = 2048
 
@@ -64,7 +64,7 @@ def model_dir_problem(path: str | Path) -> str | None:
 
 
 def find_shipped_model() -> Path | None:
-    """The trained model shipped with the package (assets/models/blt-tiny), if installed."""
+    """The trained model shipped with the package (assets/models/), if installed."""
     return shipped_model_path(DEFAULT_MODEL_NAME)
 
 

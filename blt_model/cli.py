@@ -39,7 +39,7 @@ EXIT_STATUS = ("exit status: 0 success; 1 runtime failure (a write failed, the m
 MAX_JSON_BYTES = 4 << 20  # --config files are a few KB
 
 def default_model_path() -> Path | None:
-    """The model shipped with the package (assets/models/blt-tiny), or None if absent."""
+    """The model shipped with the package (assets/models/), or None if absent."""
     from .shipped import shipped_model_path
 
     return shipped_model_path()

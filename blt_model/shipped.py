@@ -1,6 +1,6 @@
 """Where the model shipped with the package lives.
 
-The repository keeps it in `assets/models/blt-tiny/`; installation maps `assets/` to the
+The repository keeps it in `assets/models/blt-tiny-en/`; installation maps `assets/` to the
 package `blt_chat_assets`, so the same lookup works from a checkout, an editable install and a
 regular `pip install .`, from any working directory.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SHIPPED_MODEL_NAME = "blt-tiny"
+SHIPPED_MODEL_NAME = "blt-tiny-en"
 
 
 def shipped_model_path(name: str = SHIPPED_MODEL_NAME) -> Path | None:

@@ -77,8 +77,8 @@ def test_default_model_path(tmp_path, monkeypatch):
     monkeypatch.setattr(blt_chat_assets, "__path__", [str(tmp_path)])
     monkeypatch.setattr(shipped, "__file__", str(tmp_path / "pkg" / "shipped.py"))  # no checkout fallback
     assert cli.default_model_path() is None
-    save_model(BLT(tiny_config(**TINY)), tmp_path / "models" / "blt-tiny")
-    assert cli.default_model_path() == tmp_path / "models" / "blt-tiny"
+    save_model(BLT(tiny_config(**TINY)), tmp_path / "models" / shipped.SHIPPED_MODEL_NAME)
+    assert cli.default_model_path() == tmp_path / "models" / shipped.SHIPPED_MODEL_NAME
 
 
 def test_shipped_location_is_an_installed_package():
