@@ -398,13 +398,16 @@ def _fit(stage: _Stage, train_loader: Iterable, val_loader: Iterable | None, cfg
         per_epoch = None
     if per_epoch == 0:
         raise DataError("the training data yields no batches")
-    horizon: int | None = cfg.schedule_steps or cfg.max_steps or (per_epoch * num_epochs if per_epoch else None)
-    if per_epoch and cfg.max_steps and not cfg.schedule_steps:
-        horizon = min(cfg.max_steps, per_epoch * num_epochs)
-    if horizon is None and not cfg.max_minutes:
-        horizon = 10_000
-    if cfg.max_minutes and not cfg.max_steps and not cfg.schedule_steps:
-        horizon = None  # a wall-clock budget alone: the decay follows the clock, not the epochs
+    # steps over which the cosine decays; None: a wall-clock budget alone, the decay follows the clock
+    horizon: int | None
+    if cfg.schedule_steps:
+        horizon = cfg.schedule_steps
+    elif cfg.max_steps:
+        horizon = min(cfg.max_steps, per_epoch * num_epochs) if per_epoch else cfg.max_steps
+    elif cfg.max_minutes:
+        horizon = None
+    else:
+        horizon = per_epoch * num_epochs if per_epoch else 10_000
     budget_s = cfg.max_minutes * 60 if cfg.max_minutes else None
     opt_kwargs: dict[str, Any] = {"lr": cfg.learning_rate, "betas": cfg.betas, "eps": 1e-8}
     optimizer = torch.optim.AdamW(_param_groups(target, cfg.weight_decay), **opt_kwargs)
@@ -445,8 +448,11 @@ def _fit(stage: _Stage, train_loader: Iterable, val_loader: Iterable | None, cfg
     elapsed_before = float(s["elapsed_s"])
     deadline = t_start + budget_s - elapsed_before if budget_s else None
 
-    def set_lr() -> float:
+    def count_elapsed() -> None:
         s["elapsed_s"] = elapsed_before + (time.perf_counter() - t_start)
+
+    def set_lr() -> float:
+        count_elapsed()
         frac = s["elapsed_s"] / budget_s if budget_s else None
         f = lr_factor(s["step"], cfg.warmup_steps, horizon, cfg.min_lr_ratio, frac)
         for g in optimizer.param_groups:
@@ -464,7 +470,7 @@ def _fit(stage: _Stage, train_loader: Iterable, val_loader: Iterable | None, cfg
     def save_state() -> None:
         if state_path is None or not main:
             return
-        s["elapsed_s"] = elapsed_before + (time.perf_counter() - t_start)
+        count_elapsed()
         st = {"format": STATE_FORMAT, "stage": stage.name, **s,
               "model": {k: v.detach().cpu() for k, v in owner.state_dict().items()},
               "optimizer": optimizer.state_dict(),

@@ -14,11 +14,8 @@ Every number in the card is computed here; --sample-notes is the human judgement
 from __future__ import annotations
 
 import argparse
-import bz2
-import gzip
 import hashlib
 import json
-import lzma
 import platform
 import shutil
 import sysconfig
@@ -29,7 +26,7 @@ import torch
 
 from blt_model import BLT, load_model, save_model
 from blt_model.checkpoint import atomic_write_text
-from blt_model.evaluation import compute_bits_per_byte
+from blt_model.evaluation import compressor_bits_per_byte, compute_bits_per_byte
 from blt_model.generation import generate_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,9 +37,8 @@ STDLIB_SAMPLE = ["textwrap.py", "shlex.py", "fnmatch.py", "glob.py", "string.py"
                  "queue.py", "sched.py", "getopt.py", "netrc.py", "tabnanny.py"]
 PROMPTS = ["The history of the", "def read_config(path):\n", "ROMEO:\n"]
 TEMPERATURES = (0.7, 1.0)
-COMPRESSORS = {"gzip -9": lambda b: gzip.compress(b, 9, mtime=0),
-               "bzip2 -9": lambda b: bz2.compress(b, 9),
-               "xz -9e": lambda b: lzma.compress(b, preset=9 | lzma.PRESET_EXTREME)}
+# compressor_bits_per_byte's names (highest levels: gzip -9, bzip2 -9, xz -9e) as the card prints them
+COMPRESSORS = {"gzip": "gzip -9", "bz2": "bzip2 -9", "lzma": "xz -9e"}
 
 
 def sha256(data: bytes) -> str:
@@ -61,45 +57,39 @@ def held_out_texts() -> dict[str, bytes]:
     return out
 
 
-def compressors_given(reference: bytes, files: dict[str, bytes], cache: Path | None = None) -> dict[str, dict[str, float]]:
-    """Bits per byte of each file for each compressor given `reference`: size(ref + file) - size(ref).
-
-    xz -9e of a 22 MB reference takes minutes, so results are kept in `cache` (JSON keyed by the
-    sha256 of the reference and of the file): a rerun of the card recomputes nothing it has."""
-    got = json.loads(cache.read_text()) if cache and cache.exists() else {}
-    ref_size: dict[str, int] = {}
-    out = {}
-    for name, data in files.items():
-        key = f"{sha256(reference)[:16]}:{sha256(data)[:16]}"
-        if key not in got:
-            if not ref_size:
-                ref_size = {k: len(f(reference)) for k, f in COMPRESSORS.items()}
-            got[key] = {k: 8.0 * (len(f(reference + data)) - ref_size[k]) / len(data) for k, f in COMPRESSORS.items()}
-            if cache:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write_text(cache, json.dumps(got, indent=1) + "\n")
-        out[name] = got[key]
-    return out
+def cached(cache: Path, key: str, compute) -> dict:
+    """`compute()` once per key: figures kept in the JSON file `cache` across runs of the card
+    (xz -9e of a 22 MB reference, or scoring 1.4 MB, takes minutes on 2 cores)."""
+    got = json.loads(cache.read_text()) if cache.exists() else {}
+    if key not in got:
+        got[key] = compute()
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(cache, json.dumps(got, indent=1) + "\n")
+    return got[key]
 
 
-def score(model: BLT, weights: Path, files: dict[str, bytes], cache: Path | None = None) -> dict[str, dict]:
-    """compute_bits_per_byte of every file, kept in `cache` by the sha256 of the weights and the file
-    (scoring 1.4 MB takes minutes on 2 cores)."""
-    got = json.loads(cache.read_text()) if cache and cache.exists() else {}
+def compressors_given(reference: bytes, files: dict[str, bytes], cache: Path) -> dict[str, dict[str, float]]:
+    """Bits per byte of each file for each compressor given `reference`: size(ref + file) - size(ref)."""
+    def compute(data: bytes) -> dict[str, float]:
+        bpb = compressor_bits_per_byte(data, reference)
+        return {label: bpb[name] for name, label in COMPRESSORS.items()}
+
+    rkey = sha256(reference)[:16]
+    return {name: cached(cache, f"{rkey}:{sha256(data)[:16]}", lambda d=data: compute(d))
+            for name, data in files.items()}
+
+
+def score(model: BLT, weights: Path, files: dict[str, bytes], cache: Path) -> dict[str, dict]:
+    """compute_bits_per_byte of every file, kept by the sha256 of the weights and of the file."""
+    def compute(data: bytes) -> dict[str, float]:
+        t = time.time()
+        m = compute_bits_per_byte(model, data, batch_size=8)
+        return {"bits_per_byte": m["bits_per_byte"], "mean_patch_size": m["mean_patch_size"],
+                "accuracy": m["accuracy"], "seconds": time.time() - t}
+
     wkey = sha256(weights.read_bytes())[:16]
-    out = {}
-    for name, data in files.items():
-        key = f"{wkey}:{sha256(data)[:16]}"
-        if key not in got:
-            t = time.time()
-            m = compute_bits_per_byte(model, data, batch_size=8)
-            got[key] = {"bits_per_byte": m["bits_per_byte"], "mean_patch_size": m["mean_patch_size"],
-                        "accuracy": m["accuracy"], "seconds": time.time() - t}
-            if cache:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write_text(cache, json.dumps(got, indent=1) + "\n")
-        out[name] = got[key]
-    return out
+    return {name: cached(cache, f"{wkey}:{sha256(data)[:16]}", lambda d=data: compute(d))
+            for name, data in files.items()}
 
 
 def samples(model: BLT) -> dict[str, dict[str, str]]:
@@ -112,12 +102,12 @@ def quality_section(files: dict[str, bytes], ours: dict, old: dict | None, comp:
              "`compute_bits_per_byte`: windows of the full context, each starting with BOS. Compressors at their "
              "highest levels, each given the training text (size of train + file minus size of train), the fair "
              "comparison for a model trained on it.", "",
-             "| file | bytes | this model | " + (f"{old_name} | " if old else "") + " | ".join(COMPRESSORS) + " | beats xz? |",
+             "| file | bytes | this model | " + (f"{old_name} | " if old else "") + " | ".join(COMPRESSORS.values()) + " | beats xz? |",
              "|---|---|---|" + ("---|" if old else "") + "---|" * len(COMPRESSORS) + "---|"]
     for name, data in files.items():
         b = ours[name]["bits_per_byte"]
         cells = [f"**{b:.3f}**"] + ([f"{old[name]['bits_per_byte']:.3f}"] if old else [])
-        cells += [f"{comp[name][k]:.3f}" for k in COMPRESSORS]
+        cells += [f"{comp[name][k]:.3f}" for k in COMPRESSORS.values()]
         verdict = "yes" if b < comp[name]["xz -9e"] else "**no**"
         lines.append(f"| {name} | {len(data):,} | " + " | ".join(cells) + f" | {verdict} |")
     lines.append("")
