@@ -234,4 +234,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ValueError, OSError) as e:  # a missing run, a bad model directory, an unreadable file
+        raise SystemExit(f"make_model_card: {e}") from None

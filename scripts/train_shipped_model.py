@@ -65,12 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     run_file = out / "run.json"
     if a.resume:
+        if not run_file.is_file():
+            raise SystemExit(f"{out}: no run to resume (no run.json); start without --resume")
         stored = json.loads(run_file.read_text())
         a = argparse.Namespace(**{**stored["args"], "resume": True, "threads": a.threads})
     elif run_file.exists():
         raise SystemExit(f"{out}: holds a run already; use --resume or another --out")
+    elif not a.init or not a.data:
+        raise SystemExit("--init DIR and --data FILE are needed to start a run")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
+    init = load_model(a.init)  # before reading 22 MB of data: a bad --init fails at once
     docs, stats = read_documents(a.data)
     train_docs, held = split_documents(docs, 0.05)
     tr = ByteDataset(train_docs, a.seq_len, 1, mode="train", seed=a.seed)
@@ -80,7 +85,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train: {stats.summary()}; held out for selection: {va.num_bytes:,} bytes in {len(held)} slices",
           flush=True)
 
-    init = load_model(a.init)
     changes = dict(SCHEMES[a.scheme])
     if a.memory:
         changes["decoder_memory_patches"] = a.memory
@@ -128,4 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (ValueError, OSError) as e:  # CheckpointError and DataError are ValueErrors
+        sys.exit(f"train_shipped_model: {e}")
