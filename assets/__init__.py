@@ -1,1 +1,1 @@
-"""Data shipped with blt-chat: the default trained model (installed as package `blt_chat_assets`)."""
+"""Data shipped with blt-chat: the default trained model (installed as package `blt_assets`)."""

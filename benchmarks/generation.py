@@ -55,9 +55,9 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from blt_model import BLT, BLTConfig, calibrate_threshold, encode  # noqa: E402
-from blt_model.checkpoint import load_model  # noqa: E402
-from blt_model.generation import IncrementalState, generate_stream  # noqa: E402
 from blt_model.ids import EOS_ID  # noqa: E402
+from blt_model.inference.generation import IncrementalState, generate_stream  # noqa: E402
+from blt_model.io.checkpoint import load_model  # noqa: E402
 
 DEFAULT_TEXT = REPO.parent / "shared" / "data" / "en_mix" / "valid.txt"
 TARGET_SPEEDUP = 10.0

@@ -45,13 +45,13 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from blt_model import BLT, BLTConfig, calibrate_threshold  # noqa: E402
-from blt_model.attention import SelfAttention  # noqa: E402
-from blt_model.checkpoint import atomic_write_text  # noqa: E402
-from blt_model.data import ByteDataset, collate_batch, read_documents, split_documents  # noqa: E402
-from blt_model.evaluation import compute_bits_per_byte  # noqa: E402
 from blt_model.ids import OFFSET  # noqa: E402
-from blt_model.model import lm_loss  # noqa: E402
-from blt_model.training import (  # noqa: E402
+from blt_model.io.checkpoint import atomic_write_text  # noqa: E402
+from blt_model.nn.attention import SelfAttention  # noqa: E402
+from blt_model.nn.model import lm_loss  # noqa: E402
+from blt_model.train.data import ByteDataset, collate_batch, read_documents, split_documents  # noqa: E402
+from blt_model.train.evaluation import compute_bits_per_byte  # noqa: E402
+from blt_model.train.training import (  # noqa: E402
     TrainingConfig,
     calibrate_entropy_threshold,
     make_loader,

@@ -25,7 +25,7 @@ class Turn:
 
 
 def prompt_bytes_seen(n_prompt: int, max_positions: int) -> int:
-    """How many prompt bytes the model sees: blt_model.generation keeps BOS plus the last
+    """How many prompt bytes the model sees: blt_model.inference.generation keeps BOS plus the last
     max_positions // 2 bytes of a prompt longer than its context (BOS + bytes > max_positions)."""
     if n_prompt + 1 > max_positions:
         return min(n_prompt, max_positions // 2)

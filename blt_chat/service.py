@@ -20,7 +20,7 @@ import torch
 import blt_model
 from blt_model import BLT, BLTConfig, PatchingConfig, patch_starts
 from blt_model.ids import encode
-from blt_model.shipped import SHIPPED_MODEL_NAME, shipped_model_path
+from blt_model.io.shipped import SHIPPED_MODEL_NAME, shipped_model_path
 
 from .settings import Settings
 
@@ -277,7 +277,7 @@ class ModelService:
     def generate(self, prompt: bytes, settings: Settings, stop_event: threading.Event | None = None,
                  patch_config: PatchingConfig | None = None) -> Iterator:
         """Yield blt_model ByteEvents for a new answer. Call from the worker thread."""
-        from blt_model.generation import generate_stream
+        from blt_model.inference.generation import generate_stream
 
         cfg = patch_config or self.patch_config(settings)
         with self.lock, torch.inference_mode():

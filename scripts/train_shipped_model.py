@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 from blt_model import BLT, load_model
-from blt_model.checkpoint import atomic_write_text
-from blt_model.data import ByteDataset, read_documents, split_documents
-from blt_model.training import (
+from blt_model.io.checkpoint import atomic_write_text
+from blt_model.train.data import ByteDataset, read_documents, split_documents
+from blt_model.train.training import (
     TrainingConfig,
     calibrate_entropy_threshold,
     make_loader,

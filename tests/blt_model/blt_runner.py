@@ -1,6 +1,6 @@
 """Run many `blt` commands cheaply under a memory limit: a server process imports torch once,
 sets RLIMIT_AS to the address space in use then plus 2 GB, and forks one child per command,
-which runs `blt_model.cli.main` exactly as the `blt` script does (exit status, stdout, stderr,
+which runs `blt_model.cli.commands` exactly as the `blt` script does (exit status, stdout, stderr,
 uncaught exceptions printed by Python's own hook) under a timeout.
 
 Protocol: one JSON list of jobs on stdin, one JSON list of results on stdout. A job is
@@ -40,7 +40,7 @@ def _child(job: dict) -> None:
     sys.argv = ["blt", *argv]
     code = 1
     try:
-        from blt_model.cli import main
+        from blt_model.cli.commands import main
 
         code = main(argv)
     except SystemExit as e:  # what sys.exit(main()) in the blt script does with it

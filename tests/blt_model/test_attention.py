@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from blt_model import SelfAttention, lambda_init_schedule, rotary_cos_sin, window_mask
-from blt_model.layers import RMSNorm, apply_rotary
+from blt_model.nn.layers import RMSNorm, apply_rotary
 
 
 def test_lambda_init_schedule_values():

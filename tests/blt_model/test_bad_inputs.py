@@ -31,10 +31,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import blt_model.cli as cli
+import blt_model.cli.commands as cli
 from blt_model import BLT, load_model, save_model
-from blt_model.checkpoint import CheckpointError, meta_model, remove_temp_files
 from blt_model.guards import available_memory, check_memory, terminal_safe
+from blt_model.io.checkpoint import CheckpointError, meta_model, remove_temp_files
 from tests.helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +92,7 @@ def _hf_config(**changes) -> dict:
 
 def _hf_weights(d: Path, drop: int = 0, extra: bool = False, **changes) -> None:
     """A transformers directory whose (sparse) safetensors header holds what the config implies."""
-    from blt_model.hf_compat import _plan, hf_config_to_blt
+    from blt_model.io.hf_compat import _plan, hf_config_to_blt
 
     raw = _hf_config(**changes)
     m = _hf_dir(d, raw)
@@ -671,9 +671,9 @@ def test_remove_temp_files_only_removes_save_leftovers(tmp_path):
 
 
 def test_sampling_and_eval_parameters_are_validated_where_they_enter():
-    from blt_model.evaluation import compute_bits_per_byte, sliding_windows
-    from blt_model.generation import generate_stream
-    from blt_model.sampling import NonFiniteLogitsError, sampling_distribution
+    from blt_model.inference.generation import generate_stream
+    from blt_model.inference.sampling import NonFiniteLogitsError, sampling_distribution
+    from blt_model.train.evaluation import compute_bits_per_byte, sliding_windows
 
     model = BLT(tiny_config(**SMALL)).eval()
     for kwargs, name in [(dict(temperature=float("nan")), "temperature"), (dict(temperature=float("inf")), "temperature"),

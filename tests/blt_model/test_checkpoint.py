@@ -106,7 +106,7 @@ def test_invalid_config(saved):
 def test_save_is_atomic(saved, monkeypatch):
     """A save interrupted before the rename leaves the previous model loadable."""
     model, path = saved
-    import blt_model.checkpoint as ck
+    import blt_model.io.checkpoint as ck
 
     def boom(*a, **k):
         raise OSError("disk full")

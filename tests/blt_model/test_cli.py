@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import blt_model.cli as cli
+import blt_model.cli.commands as cli
 from blt_model import BLT, save_model
 from tests.helpers import tiny_config
 
@@ -70,11 +70,11 @@ def test_generate_without_model_warns_random(monkeypatch, capfd):
 
 
 def test_default_model_path(tmp_path, monkeypatch):
-    import blt_chat_assets
+    import blt_assets
 
-    import blt_model.shipped as shipped
+    import blt_model.io.shipped as shipped
 
-    monkeypatch.setattr(blt_chat_assets, "__path__", [str(tmp_path)])
+    monkeypatch.setattr(blt_assets, "__path__", [str(tmp_path)])
     monkeypatch.setattr(shipped, "__file__", str(tmp_path / "pkg" / "shipped.py"))  # no checkout fallback
     assert cli.default_model_path() is None
     save_model(BLT(tiny_config(**TINY)), tmp_path / "models" / shipped.SHIPPED_MODEL_NAME)
@@ -82,10 +82,10 @@ def test_default_model_path(tmp_path, monkeypatch):
 
 
 def test_shipped_location_is_an_installed_package():
-    """assets/ is installed as the package blt_chat_assets, so `pip install .` carries the model."""
-    import blt_chat_assets
+    """assets/ is installed as the package blt_assets, so `pip install .` carries the model."""
+    import blt_assets
 
-    assert (Path(blt_chat_assets.__path__[0]) / "__init__.py").is_file()
+    assert (Path(blt_assets.__path__[0]) / "__init__.py").is_file()
 
 
 def test_info(run_dir, capsys):

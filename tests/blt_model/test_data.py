@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from blt_model.data import (
+from blt_model.ids import BOE_ID, BOS_ID, decode
+from blt_model.train.data import (
     BucketBatchSampler,
     ByteDataset,
     DataError,
@@ -19,7 +20,6 @@ from blt_model.data import (
     read_documents,
     split_documents,
 )
-from blt_model.ids import BOE_ID, BOS_ID, decode
 
 
 def write(path: Path, data: bytes | str) -> Path:

@@ -10,15 +10,15 @@ import torch
 from rich.console import Console
 
 from blt_model import PatchingConfig, encode, lm_loss
-from blt_model.data import ByteDataset
-from blt_model.evaluation import (
+from blt_model.cli.report import print_compression_table, print_metrics_table
+from blt_model.ids import BOS_ID, OFFSET
+from blt_model.train.data import ByteDataset
+from blt_model.train.evaluation import (
     MetricsAccumulator,
     compressor_bits_per_byte,
     compute_bits_per_byte,
     sliding_windows,
 )
-from blt_model.ids import BOS_ID, OFFSET
-from blt_model.report import print_compression_table, print_metrics_table
 from tests.helpers import tiny_model
 
 TEXT = "The quick brown fox jumps over the lazy dog. " * 6

@@ -4,14 +4,14 @@ import pytest
 import torch
 
 from blt_model import EOS_ID, OFFSET, encode
-from blt_model.generation import (
+from blt_model.inference.generation import (
     IncrementalState,
     generate_stream,
     generate_text,
     greedy_ids,
     reference_step,
 )
-from blt_model.sampling import sampling_distribution
+from blt_model.inference.sampling import sampling_distribution
 from tests.helpers import tiny_model
 
 SCHEMES = {

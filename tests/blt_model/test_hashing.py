@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from blt_model import HashNgramEmbedding, ngram_hash
-from blt_model.hashing import HASH_PRIMES
+from blt_model.nn.hashing import HASH_PRIMES
 
 
 def test_buckets_equal_transformers():

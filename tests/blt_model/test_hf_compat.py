@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from blt_model import BLT, CheckpointError, encode, load_model
-from blt_model.generation import IncrementalState, generate_stream, greedy_ids
+from blt_model.inference.generation import IncrementalState, generate_stream, greedy_ids
 
 from ..helpers import SAMPLE_TEXT, tiny_config
 
@@ -123,7 +123,7 @@ def test_sharded_checkpoint_bf16_and_progress(tmp_path, monkeypatch):
         assert n1 == n2 and torch.equal(a, b)
     half = load_model(sharded, dtype=torch.bfloat16)
     assert {p.dtype for p in half.parameters()} == {torch.bfloat16}
-    from blt_model import hf_compat
+    from blt_model.io import hf_compat
 
     monkeypatch.setattr(hf_compat, "_CHUNK", 100)  # convert large tensors block by block
     blocks = load_model(sharded, dtype=torch.bfloat16)
@@ -159,7 +159,7 @@ def test_errors_name_the_problem(tmp_path):
 
 
 def test_cli_convert_and_generate(tmp_path, capsys):
-    from blt_model import cli
+    from blt_model.cli import commands as cli
 
     hf = _hf_model(5, k=3, Dg=48)
     src = _save(hf, tmp_path / "hf")

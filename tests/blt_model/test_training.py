@@ -10,11 +10,11 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-import blt_model.training as training
+import blt_model.train.training as training
 from blt_model import BLT, load_model, save_model
-from blt_model.data import ByteDataset
-from blt_model.evaluation import evaluate_loader
-from blt_model.training import (
+from blt_model.train.data import ByteDataset
+from blt_model.train.evaluation import evaluate_loader
+from blt_model.train.training import (
     TrainingConfig,
     TrainingError,
     load_state,

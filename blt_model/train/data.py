@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from .ids import BOE_ID, BOS_ID, OFFSET
+from ..ids import BOE_ID, BOS_ID, OFFSET
 
 __all__ = [
     "DataError",
@@ -130,7 +130,7 @@ def _raise_walk_error(err: OSError) -> None:
 
 
 def _read_file(path: Path) -> bytes:
-    from .guards import read_regular_file
+    from ..guards import read_regular_file
 
     return read_regular_file(path, error=DataError)  # a FIFO or a link to /dev/zero never ends
 

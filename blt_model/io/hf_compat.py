@@ -38,6 +38,10 @@ from typing import Any
 
 import torch
 
+from ..config import BLTConfig
+from ..guards import read_regular_file, terminal_safe
+from ..ids import VOCAB_SIZE
+from ..nn.model import BLT
 from .checkpoint import (
     CheckpointError,
     check_layer_count,
@@ -47,10 +51,6 @@ from .checkpoint import (
     read_config,
     read_safetensors_shapes,
 )
-from .config import BLTConfig
-from .guards import read_regular_file, terminal_safe
-from .ids import VOCAB_SIZE
-from .model import BLT
 
 HF_MODEL_TYPE = "blt"
 CONFIG_NAME = "config.json"

@@ -37,7 +37,20 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .checkpoint import (
+from ..cli.report import TrainingProgress
+from ..config import BLTConfig
+from ..guards import (
+    check_memory,
+    format_bytes,
+    is_int,
+    is_number,
+    markup_safe,
+    read_regular_file,
+    require_regular_file,
+)
+from ..ids import BOE_ID, OFFSET
+from ..inference.sampling import NonFiniteLogitsError
+from ..io.checkpoint import (
     atomic_write_bytes,
     atomic_write_text,
     fault_point,
@@ -47,7 +60,8 @@ from .checkpoint import (
     remove_temp_files,
     save_model,
 )
-from .config import BLTConfig
+from ..nn.model import BLT, lm_loss
+from ..patching import calibrate_threshold
 from .data import (
     BucketBatchSampler,
     ByteDataset,
@@ -58,20 +72,6 @@ from .data import (
     split_documents,
 )
 from .evaluation import evaluate_loader
-from .guards import (
-    check_memory,
-    format_bytes,
-    is_int,
-    is_number,
-    markup_safe,
-    read_regular_file,
-    require_regular_file,
-)
-from .ids import BOE_ID, OFFSET
-from .model import BLT, lm_loss
-from .patching import calibrate_threshold
-from .report import TrainingProgress
-from .sampling import NonFiniteLogitsError
 
 __all__ = [
     "TrainingConfig",

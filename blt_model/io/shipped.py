@@ -1,7 +1,7 @@
 """Where the model shipped with the package lives.
 
 The repository keeps it in `assets/models/blt-tiny-en/`; installation maps `assets/` to the
-package `blt_chat_assets`, so the same lookup works from a checkout, an editable install and a
+package `blt_assets`, so the same lookup works from a checkout, an editable install and a
 regular `pip install .`, from any working directory.
 """
 
@@ -16,9 +16,9 @@ def shipped_model_path(name: str = SHIPPED_MODEL_NAME) -> Path | None:
     """Directory of the shipped model, or None when this installation has none."""
     candidates = []
     try:
-        import blt_chat_assets  # installed package (or editable mapping)
+        import blt_assets  # installed package (or editable mapping)
 
-        for base in getattr(blt_chat_assets, "__path__", []):
+        for base in getattr(blt_assets, "__path__", []):
             candidates.append(Path(base) / "models" / name)
     except ImportError:
         pass

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import BLTConfig
-from .ids import OFFSET, VOCAB_SIZE
+from ..config import BLTConfig
+from ..ids import OFFSET, VOCAB_SIZE
 from .layers import RMSNorm
 from .transformer import StackCache, TransformerStack
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from .guards import is_int
-from .guards import is_number as _number
-from .ids import BOE_ID, BOS_ID, PAD_ID
+from ..guards import is_int
+from ..guards import is_number as _number
+from ..ids import BOE_ID, BOS_ID, PAD_ID
 
 
 class NonFiniteLogitsError(RuntimeError):

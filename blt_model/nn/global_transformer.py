@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import BLTConfig
+from ..config import BLTConfig
 from .layers import RMSNorm
 from .transformer import StackCache, TransformerStack
 

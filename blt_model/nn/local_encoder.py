@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config import BLTConfig
+from ..ids import VOCAB_SIZE
 from .attention import CrossAttention, ResidualCrossAttention
-from .config import BLTConfig
 from .hashing import HashNgramEmbedding
-from .ids import VOCAB_SIZE
 from .transformer import StackCache, TransformerStack
 
 

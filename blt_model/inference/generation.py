@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .config import PatchingConfig
-from .entropy_model import NEWLINE_ID, entropy_of_logits
-from .ids import BOS_ID, EOS_ID, OFFSET, encode
-from .model import BLT
-from .patching import OnlinePatcher, patch_starts
+from ..config import PatchingConfig
+from ..ids import BOS_ID, EOS_ID, OFFSET, encode
+from ..nn.entropy_model import NEWLINE_ID, entropy_of_logits
+from ..nn.model import BLT
+from ..patching import OnlinePatcher, patch_starts
 from .sampling import check_sampling, sample, sampling_distribution
 
 

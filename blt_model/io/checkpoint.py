@@ -19,9 +19,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .config import BLTConfig
-from .guards import check_memory, read_regular_file, require_regular_file, terminal_safe
-from .model import BLT
+from ..config import BLTConfig
+from ..guards import check_memory, read_regular_file, require_regular_file, terminal_safe
+from ..nn.model import BLT
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

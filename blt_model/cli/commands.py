@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .guards import markup_safe, read_regular_file, terminal_safe
+from ..guards import markup_safe, read_regular_file, terminal_safe
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "build_parser",
            "default_model_path", "main"]
@@ -40,7 +40,7 @@ MAX_JSON_BYTES = 4 << 20  # --config files are a few KB
 
 def default_model_path() -> Path | None:
     """The model shipped with the package (assets/models/), or None if absent."""
-    from .shipped import shipped_model_path
+    from ..io.shipped import shipped_model_path
 
     return shipped_model_path()
 
@@ -85,7 +85,7 @@ def _read_json(path: str) -> Any:
 
 
 def _model_config(path: str | None, base: dict[str, Any], raw: Any):
-    from .config import BLTConfig
+    from ..config import BLTConfig
 
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: the model config must be a JSON object, got {type(raw).__name__}")
@@ -97,7 +97,7 @@ def _model_config(path: str | None, base: dict[str, Any], raw: Any):
 
 def _load_configs(path: str | None, preset: str | None):
     """--config FILE (a BLTConfig object, or {"model": {...}, "training": {...}}) and/or --preset."""
-    from .config import BLTConfig
+    from ..config import BLTConfig
 
     model_cfg = BLTConfig.preset(preset) if preset else None
     training: dict[str, Any] = {}
@@ -131,8 +131,8 @@ def _dtype(name: str | None):
 
 def _load_path(path: Path, device, dtype=None):
     """load_model, with a progress bar on stderr while a transformers directory is converted."""
-    from .checkpoint import load_model
-    from .hf_compat import is_hf_model_dir
+    from ..io.checkpoint import load_model
+    from ..io.hf_compat import is_hf_model_dir
 
     if not is_hf_model_dir(path):
         return load_model(path, device=device, dtype=dtype)
@@ -153,8 +153,8 @@ def _load(model_dir: str | None, device, *, allow_random: bool, seed: int | None
     """(model, label). Without --model: the shipped model, else (if allowed) random weights."""
     import torch
 
-    from .config import BLTConfig
-    from .model import BLT
+    from ..config import BLTConfig
+    from ..nn.model import BLT
 
     path = Path(model_dir) if model_dir else default_model_path()
     if path is not None:
@@ -170,7 +170,7 @@ def _load(model_dir: str | None, device, *, allow_random: bool, seed: int | None
 # --- train ---------------------------------------------------------------------------------------
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .training import TrainingConfig, train
+    from ..train.training import TrainingConfig, train
 
     model_cfg, training = _load_configs(args.config, args.preset)
     overrides = {
@@ -196,13 +196,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if model_cfg is not None and args.target_patch_size is not None:
         model_cfg = model_cfg.replace(target_mean_patch_size=args.target_patch_size)
     elif args.target_patch_size is not None:
-        from .config import BLTConfig
+        from ..config import BLTConfig
 
         model_cfg = BLTConfig.preset("tiny").replace(target_mean_patch_size=args.target_patch_size)
     result = train(args.data, args.valid, out_dir=args.out, model_config=model_cfg, training=cfg,
                    entropy_model=args.entropy_model, device=args.device, resume=args.resume,
                    overwrite=args.overwrite)
-    from .training import world_info
+    from ..train.training import world_info
 
     if world_info()[0] == 0:
         con = _console()
@@ -219,7 +219,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 # --- eval ----------------------------------------------------------------------------------------
 
 def _read_eval_file(path: str) -> bytes:
-    from .data import DataError
+    from ..train.data import DataError
 
     p = Path(path)
     data = read_regular_file(p, error=DataError)  # a FIFO or /dev/zero would never end
@@ -229,7 +229,7 @@ def _read_eval_file(path: str) -> bytes:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import compressor_bits_per_byte, compute_bits_per_byte
+    from ..train.evaluation import compressor_bits_per_byte, compute_bits_per_byte
     from .report import print_compression_table
 
     files = {f: _read_eval_file(f) for f in args.files}  # check every file before the slow part
@@ -262,7 +262,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _naming_model(label: str) -> Iterator[None]:
     """Non-finite logits: the error names the model they came from."""
-    from .sampling import NonFiniteLogitsError
+    from ..inference.sampling import NonFiniteLogitsError
 
     try:
         yield
@@ -317,7 +317,7 @@ def _named_events(events: Iterator[Any], label: str) -> Iterator[Any]:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from .generation import generate_stream
+    from ..inference.generation import generate_stream
 
     device = _device(args.device)
     model, label = _load(args.model, device, allow_random=True, seed=args.seed, dtype=_dtype(args.dtype))
@@ -383,8 +383,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     import torch
     from rich.table import Table
 
-    from .checkpoint import meta_model
-    from .model import BLT
+    from ..io.checkpoint import meta_model
+    from ..nn.model import BLT
 
     if args.model:
         model, label = _load(args.model, torch.device("cpu"), allow_random=False)
@@ -396,7 +396,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     else:
         path = default_model_path()
         if path is None:
-            from .config import BLTConfig
+            from ..config import BLTConfig
 
             model, label = BLT(BLTConfig.preset("tiny")), "preset tiny (no shipped model installed)"
         else:
@@ -442,7 +442,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     import torch
 
-    from .checkpoint import move_aside, save_model
+    from ..io.checkpoint import move_aside, save_model
 
     src, dst = Path(args.src).expanduser(), Path(args.dst).expanduser()
     if dst.exists() and dst.resolve() == src.resolve():
@@ -503,7 +503,7 @@ _SEED = _number(int, 0, 2**64 - 1)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import PRESETS
+    from ..config import PRESETS
 
     parser = _Parser(prog="blt", description="Byte Latent Transformer: train, evaluate, "
                      "generate and inspect byte-level models (no tokenizer).", epilog=EXIT_STATUS)
@@ -623,8 +623,8 @@ def _describe(e: BaseException) -> tuple[str, int]:
         return "out of memory" + (f" ({msg})" if msg else ""), EXIT_FAILURE
     if isinstance(e, ValueError):  # CheckpointError, DataError, bad configs and numbers
         return msg or type(e).__name__, EXIT_BAD_INPUT
-    from .sampling import NonFiniteLogitsError
-    from .training import TrainingError
+    from ..inference.sampling import NonFiniteLogitsError
+    from ..train.training import TrainingError
 
     if isinstance(e, (TrainingError, NonFiniteLogitsError)):
         return msg, EXIT_FAILURE
@@ -651,7 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stdout_gone()
         return EXIT_OK
     except KeyboardInterrupt as e:
-        from .training import TrainingInterrupted
+        from ..train.training import TrainingInterrupted
 
         msg = "interrupted"
         if isinstance(e, TrainingInterrupted) and e.run_dir is not None:
@@ -673,6 +673,3 @@ def _error(args: argparse.Namespace, msg: str) -> None:
     except (BrokenPipeError, OSError):
         pass  # stderr is gone too; the exit status still tells
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

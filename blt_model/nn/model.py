@@ -8,13 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import BLTConfig, PatchingConfig
+from ..config import BLTConfig, PatchingConfig
+from ..ids import BOE_ID
+from ..patching import lengths_to_starts, patch_starts, starts_to_lengths, starts_to_patch_ids
 from .entropy_model import EntropyModel
 from .global_transformer import GlobalTransformer
-from .ids import BOE_ID
 from .local_decoder import LocalDecoder
 from .local_encoder import LocalEncoder
-from .patching import lengths_to_starts, patch_starts, starts_to_lengths, starts_to_patch_ids
 
 
 class BLT(nn.Module):

@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import PatchingConfig
-from .guards import is_int as _is_int
-from .ids import BOE_ID, BOS_ID, OFFSET
-from .sampling import check_finite_logits
+from ..config import PatchingConfig
+from ..guards import is_int as _is_int
+from ..ids import BOE_ID, BOS_ID, OFFSET
+from ..inference.sampling import check_finite_logits
 
 __all__ = [
     "MetricsAccumulator",
@@ -107,7 +107,7 @@ class MetricsAccumulator:
 
     def _count_patches(self, ids: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor) -> None:
         # patch starts among scored byte positions (position >= 1; position 0 is the BOS patch)
-        from .patching import lengths_to_starts
+        from ..patching import lengths_to_starts
 
         starts = lengths_to_starts(lengths.to(ids.device), ids.shape[1])[:, 1:]
         scored = mask & (ids[:, 1:] >= OFFSET)

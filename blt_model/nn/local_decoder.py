@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config import BLTConfig
+from ..ids import VOCAB_SIZE
 from .attention import CrossAttention, ResidualCrossAttention, window_mask
-from .config import BLTConfig
-from .ids import VOCAB_SIZE
 from .layers import RMSNorm
 from .transformer import StackCache, TransformerStack
 
