@@ -7,7 +7,7 @@ from pathlib import Path
 
 from textual.app import App
 
-from .settings import atomic_write_text
+from blt_model.io.files import atomic_write_text
 
 
 def write_text_or_report(app: App, path: Path, text: str, what: str) -> bool:

@@ -9,7 +9,6 @@ styles are computed at render time (and cached), never stored per byte.
 from __future__ import annotations
 
 import codecs
-import math
 import unicodedata
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
@@ -18,27 +17,17 @@ from rich.cells import cell_len
 from rich.style import Style
 from textual.color import Color
 
+from blt_model.entropy_scale import BUCKET_HEX, ENTROPY_MAX, N_BUCKETS, NO_BUCKET, entropy_bucket  # noqa: F401
+from blt_model.guards import escape_char as _escape_char
+
 # ----------------------------------------------------------------- entropy colour scale
-ENTROPY_MAX = 4.0  # nats; everything above is "hot" (a uniform byte distribution is ln 256 = 5.5)
-# Calm blue to hot red, one colour per bucket, each exactly an xterm-256 colour: a 256-colour
-# terminal shows them unchanged (blended colours fell onto a few teals and olives there), and
-# the 16-colour downgrade still runs blue -> cyan -> green -> yellow -> red.
-BUCKET_HEX = ("#0000d7", "#005fff", "#0087d7", "#00afd7", "#00af87", "#00af00",
-              "#5fd700", "#afd700", "#d7d700", "#ffaf00", "#ff5f00", "#d70000")
-N_BUCKETS = len(BUCKET_HEX)
+# the scale itself is blt_model's (the command line's --show-patches uses it too)
 BUCKET_COLORS: list[Color] = [Color.parse(c) for c in BUCKET_HEX]
 MARK_GLYPH = "▏"
-NO_BUCKET = -1
 
 KIND_TEXT = 0
 KIND_ESCAPE = 1
 KIND_MARK = 2
-
-
-def entropy_bucket(h: float | None) -> int:
-    if h is None or not isinstance(h, (int, float)) or not math.isfinite(h):
-        return NO_BUCKET
-    return max(0, min(N_BUCKETS - 1, int(h / ENTROPY_MAX * N_BUCKETS)))
 
 
 def bucket_color(bucket: int) -> Color | None:
@@ -62,22 +51,9 @@ def legend_segments() -> list[tuple[str, Style]]:
 
 # ----------------------------------------------------------------- escapes
 def escape_char(ch: str) -> str | None:
-    """The visible escape for a character that must not reach the terminal raw, else None.
-
-    Lone surrogates U+DC80..U+DCFF come from `surrogateescape` decoding and stand for invalid
-    bytes: they show as ``\\xNN``.
-    """
-    o = ord(ch)
-    if 0xDC80 <= o <= 0xDCFF:
-        return f"\\x{o - 0xDC00:02x}"
-    if o < 0x20 or o == 0x7F:
-        return {0x0D: "\\r", 0x1B: "\\e", 0x00: "\\0"}.get(o, f"\\x{o:02x}")
-    if 0x80 <= o <= 0x9F:
-        return f"\\u{o:04x}"
-    cat = unicodedata.category(ch)
-    if cat in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-        return f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}"
-    return None
+    """The visible escape for a character that must not reach the terminal raw, else None:
+    blt_model's one escaper, in its readable spelling (``\\e``, ``\\r``, ``\\u0085``)."""
+    return _escape_char(ch, readable=True)
 
 
 def visible_text(data: bytes, tab: str = "    ") -> str:

@@ -7,7 +7,6 @@ an exclusive worker restart can leave the previous thread running for a moment, 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
@@ -20,6 +19,7 @@ import torch
 import blt_model
 from blt_model import BLT, BLTConfig, PatchingConfig, patch_starts
 from blt_model.ids import encode
+from blt_model.io.model_dir import is_model_dir, model_dir_problem  # noqa: F401 (the app's check is the library's)
 from blt_model.io.shipped import SHIPPED_MODEL_NAME, shipped_model_path
 
 from .settings import Settings
@@ -32,35 +32,6 @@ _CHUNK = 2048
 
 class ModelLoadError(Exception):
     """A model could not be loaded; the message is fit to show the user."""
-
-
-def is_model_dir(path: Path) -> bool:
-    try:
-        return path.is_dir() and (path / "config.json").is_file()
-    except OSError:
-        return False
-
-
-def model_dir_problem(path: str | Path) -> str | None:
-    """Why `path` is not a model directory (None when it looks like one). Cheap: no torch, no
-    weights read; the command line checks this before the app starts."""
-    p = Path(path).expanduser()
-    try:
-        if not p.exists():
-            return "no such file or directory"
-        if not p.is_dir():
-            return "not a directory (give the folder that holds config.json)"
-        cfg = p / "config.json"
-        if not cfg.is_file():
-            return "not a model directory (no config.json in it)"
-        raw = json.loads(cfg.read_text(encoding="utf-8"))
-    except OSError as e:
-        return e.strerror or str(e)
-    except (UnicodeDecodeError, ValueError) as e:
-        return f"config.json is not valid JSON ({e})"
-    if not isinstance(raw, dict):
-        return "config.json does not hold a JSON object"
-    return None
 
 
 def find_shipped_model() -> Path | None:

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,23 +60,6 @@ def export_dir() -> Path:
 
 def settings_path() -> Path:
     return config_dir() / SETTINGS_FILE
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # ---------------------------------------------------------------- field validation
@@ -250,6 +232,9 @@ def settings_text(settings: Settings) -> str:
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    # the library's atomic write, imported here: blt_model brings torch, which readers of settings need not load
+    from blt_model.io.files import atomic_write_text
+
     path = path or settings_path()
     atomic_write_text(path, settings_text(settings))
     return path

@@ -1,8 +1,9 @@
 """Guards for untrusted input: text made safe for a terminal, files read only when they are
 regular files of bounded size, and the memory this process may still use.
 
-`terminal_safe` is the one escaper of the library: every error message of `blt` and everything
-it prints that came from a file or a model goes through it.
+`escape_char` / `terminal_safe` are the one escaper of the project: every error message of `blt`,
+everything it prints that came from a file or a model, and every byte the app shows go through
+it. (Rich markup escaping is the command line's: cli/style.py.)
 """
 
 from __future__ import annotations
@@ -11,35 +12,50 @@ import math
 import os
 import resource
 import stat
+import unicodedata
 from pathlib import Path
 
-__all__ = ["available_memory", "check_memory", "format_bytes", "is_int", "is_number", "markup_safe",
-           "read_regular_file",
-           "require_regular_file", "terminal_safe"]
+__all__ = ["available_memory", "check_memory", "escape_char", "format_bytes", "is_int", "is_number",
+           "read_regular_file", "require_regular_file", "terminal_safe"]
 
 
-def _escape(c: str) -> str:
-    o = ord(c)
-    if 0xDC80 <= o <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
+# the short spellings the app shows (escape_char(readable=True)); the CLI spells every byte \\xNN
+_READABLE = {0x00: "\\0", 0x0D: "\\r", 0x1B: "\\e"}
+# Unicode categories that must not reach a terminal raw: format characters (bidi overrides,
+# zero-width), surrogates, private use, unassigned, line and paragraph separators
+_UNSAFE_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+
+
+def escape_char(ch: str, readable: bool = False) -> str | None:
+    """The visible escape of a character that must not reach a terminal raw, else None.
+
+    C0 and DEL show as `\\x1b`; C1 as `\\x9b` (`\\u009b` when `readable`, which also spells NUL,
+    CR and ESC `\\0`, `\\r`, `\\e`); lone surrogates U+DC80..U+DCFF, which `surrogateescape`
+    made of bytes that were not UTF-8, as the byte (`\\xff`); other format, private-use,
+    unassigned and separator characters as `\\uXXXX` / `\\UXXXXXXXX`.
+    """
+    o = ord(ch)
+    if 0xDC80 <= o <= 0xDCFF:
         return f"\\x{o - 0xDC00:02x}"
-    return f"\\x{o:02x}" if o < 256 else f"\\u{o:04x}"
-
-
-def _unsafe(c: str, keep: str) -> bool:
-    o = ord(c)
-    # C0, DEL, C1 (ESC, CSI, OSC... drive the terminal); lone surrogates cannot even be encoded
-    return c not in keep and (o < 32 or 127 <= o < 160 or 0xD800 <= o <= 0xDFFF)
+    if o < 0x20 or o == 0x7F:
+        return (_READABLE.get(o) if readable else None) or f"\\x{o:02x}"
+    if 0x80 <= o <= 0x9F:
+        return f"\\u{o:04x}" if readable else f"\\x{o:02x}"
+    if o < 0xA0 or unicodedata.category(ch) not in _UNSAFE_CATEGORIES:
+        return None
+    return f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}"
 
 
 def terminal_safe(text: object, keep_newlines: bool = False) -> str:
-    """`text` with control characters (C0, DEL, C1) and lone surrogates shown as escapes
-    (`\\x1b`), so it can never drive a terminal. Tabs are kept; newlines too with
-    `keep_newlines` (generated text), else escaped so an error message stays one line."""
+    """`text` with every character `escape_char` escapes (control characters, bidi overrides,
+    lone surrogates...) shown as its escape, so it can never drive a terminal. Tabs are kept;
+    newlines too with `keep_newlines` (generated text), else escaped so an error message stays
+    one line."""
     s = str(text)
     keep = "\t\n" if keep_newlines else "\t"
-    if not any(_unsafe(c, keep) for c in s):
+    if s.isascii() and s.isprintable():  # the common case: nothing to escape
         return s
-    return "".join(_escape(c) if _unsafe(c, keep) else c for c in s)
+    return "".join(c if c in keep else (escape_char(c) or c) for c in s)
 
 
 def is_int(v: object) -> bool:
@@ -53,7 +69,7 @@ def is_number(v: object) -> bool:
 
 
 def markup_safe(text: object) -> str:
-    """`terminal_safe` text to embed in a rich markup string (its brackets shown, not applied)."""
+    """Deprecated here (cli/style.py has it): kept until train/ stops importing it."""
     from rich.markup import escape
 
     return escape(terminal_safe(text))

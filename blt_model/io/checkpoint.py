@@ -8,70 +8,31 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ..config import BLTConfig
 from ..guards import check_memory, read_regular_file, require_regular_file, terminal_safe
 from ..nn.model import BLT
 
+# the atomic write lives in files.py; these names stay importable from here for older callers
+from .files import FAULT_ENV, atomic_write, atomic_write_bytes, atomic_write_text, fault_point  # noqa: F401
+
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 MAX_CONFIG_BYTES = 4 << 20  # a real config.json is a few KB; a link to /dev/zero is endless
-FAULT_ENV = "BLT_FAULT_POINT"  # test hook: "POINT" or "POINT:N" kills the process at that point
-_fault_hits: dict[str, int] = {}
 
 
 class CheckpointError(ValueError):
     """A model directory or file could not be loaded (missing, corrupt, or inconsistent)."""
 
 
-def fault_point(name: str) -> None:
-    """Fault injection for tests: with BLT_FAULT_POINT=name[:N], SIGKILL this process the Nth
-    time (default first) it passes `name`. Points: after_tmp_written, before_rename (every
-    atomic write), between_weights_and_config (save_model), between_weights_and_state (training)."""
-    want = os.environ.get(FAULT_ENV)
-    if not want:
-        return
-    point, _, nth = want.partition(":")
-    if point != name:
-        return
-    _fault_hits[name] = _fault_hits.get(name, 0) + 1
-    if _fault_hits[name] >= int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _atomic_write(path: Path, write: Callable[[str], Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        try:
-            write(tmp)
-        except SafetensorError as e:  # a full disk surfaces as safetensors' own error type
-            raise OSError(f"{path}: cannot write ({e})") from None
-        fault_point("after_tmp_written")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a saved model should be readable like any file
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        fault_point("before_rename")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-# the names `_atomic_write` gives its temporary files: .NAME.<random>.tmp
+# the names `files.atomic_write` gives its temporary files: .NAME.<random>.tmp
 _TEMP_OF = ("model.safetensors", "config.json", "state.pt", "run.json", "done.json")
 
 
@@ -136,15 +97,6 @@ def prepare_output_dir(directory: str | os.PathLike, *, resume: bool = False, ov
     return move_aside(d) if move else None
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file and a rename: readers never see half a file."""
-    _atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data))
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def save_model(model: BLT, directory: str | os.PathLike, dtype: torch.dtype | None = None,
                metadata: dict[str, str] | None = None) -> Path:
     """Write `config.json` and `model.safetensors` (atomically, weights first, then config)."""
@@ -157,7 +109,7 @@ def save_model(model: BLT, directory: str | os.PathLike, dtype: torch.dtype | No
             t = t.to(dtype)
         state[name] = t.contiguous().cpu()
     meta = {"format": "blt-chat", **(metadata or {})}
-    _atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata=meta))
+    atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata=meta))
     fault_point("between_weights_and_config")
     atomic_write_text(directory / CONFIG_NAME, model.config.to_json() + "\n")
     return directory

@@ -72,11 +72,13 @@ def post_events(app: BLTChatApp, gen_id: int, events) -> None:
         app.chat.post_message(GenerationEvent(gen_id, ev))
 
 
-async def until(pilot, condition, timeout: float = 20.0) -> None:
-    """Let the app run until `condition()` holds (a loaded CI machine can be slow), then assert it."""
+async def until(pilot, condition, timeout: float = 20.0) -> bool:
+    """Let the app run until `condition()` holds (a loaded CI machine can be slow), then assert
+    it (-> True, so `assert await until(...)` reads as well). The one polling helper of the tests."""
     import time
 
     deadline = time.monotonic() + timeout
     while not condition() and time.monotonic() < deadline:
         await pilot.pause(0.05)
     assert condition()
+    return True

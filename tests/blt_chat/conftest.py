@@ -7,17 +7,15 @@ import torch
 
 from blt_chat.service import ModelService
 from blt_model import BLTConfig
+from tests.helpers import tiny_config as _suite_tiny_config
 
-TINY = dict(
-    hidden_size=32, intermediate_size=64, num_heads=2, global_hidden_size=64, global_intermediate_size=128,
-    global_num_heads=2, global_layers=1, encoder_layers=1, decoder_layers=1, entropy_model_layers=1,
-    entropy_hidden_size=32, entropy_num_heads=2, entropy_intermediate_size=64, ngram_vocab_size=64,
-    cross_attn_k=2, window_size=32, entropy_context_size=32,
-)
+# The suite's tiny config (tests/helpers.py) as the app's tests run it: a one-layer decoder,
+# 32-byte windows and the default 2048 positions, the model their SVG snapshots were recorded with.
+APP_TINY = dict(decoder_layers=1, window_size=32, entropy_context_size=32, max_position_embeddings=2048)
 
 
 def tiny_config(**kw) -> BLTConfig:
-    return BLTConfig(**{**TINY, **kw})
+    return _suite_tiny_config(**{**APP_TINY, **kw})
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from blt_chat.screens.settings import SettingsScreen
 from blt_chat.settings import Settings, load_settings, settings_path
 
 from .chat_helpers import SAMPLE_ANSWER, begin_fake_answer, recorded_events, until
+from .chat_helpers import until as wait_for  # the one polling helper
 
 SIZE = (120, 40)
 pytestmark = pytest.mark.anyio
@@ -24,15 +25,6 @@ async def commit(pilot, field_id: str, text: str) -> None:
     """Type `text` into a settings field as a user would, then commit it with Enter."""
     pilot.app.screen.query_one(field_id).focus()
     await pilot.press("ctrl+a", "ctrl+k", *text, "enter")
-
-
-async def wait_for(pilot, cond, timeout=20.0):
-    loops = int(timeout / 0.02)
-    for _ in range(loops):
-        if cond():
-            return True
-        await pilot.pause(0.02)
-    return cond()
 
 
 async def test_send_prompt_bytes_arrive(tiny_service):
