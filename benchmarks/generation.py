@@ -200,7 +200,7 @@ def calibrate_random(model: BLT, text: bytes, target: float) -> float:
     with torch.inference_mode():
         h = model.entropy_model.entropies(ids)[0, :-1]
     theta = calibrate_threshold(h, target)
-    model.config.entropy_threshold = theta
+    model.config.set_calibrated_threshold(theta)
     return theta
 
 
@@ -233,7 +233,7 @@ def run_engine(model: BLT, prompt: bytes, n: int, use_cache: bool, device: torch
         peak_rss_delta_bytes=mem.delta, peak_rss_bytes=mem.peak_rss, cuda_peak_bytes=mem.cuda_peak,
     )
     if use_cache:  # rebuild the caches the run ended with, to measure them
-        state = IncrementalState(model, model.config.default_patching())
+        state = IncrementalState(model, model.config.patching)
         with torch.inference_mode():
             p_ids = encode(prompt)
             if len(p_ids) > model.config.max_position_embeddings:
@@ -248,9 +248,10 @@ def run_engine(model: BLT, prompt: bytes, n: int, use_cache: bool, device: torch
 
 def is_tiny_shape(cfg: BLTConfig) -> bool:
     """Same architecture as the tiny preset (thresholds, context limit and regularisation aside)."""
-    skip = {"entropy_threshold", "initial_entropy_threshold", "max_position_embeddings", "attention_dropout",
-            "resid_dropout", "target_mean_patch_size", "monotonic_threshold"}
-    a, b = cfg.to_dict(), BLTConfig.preset("tiny").to_dict()
+    skip = {"entropy_threshold_calibrated", "max_position_embeddings", "attention_dropout", "resid_dropout",
+            "target_mean_patch_size"}
+    thresholds = dict(entropy_threshold=0.0, monotonic_threshold=0.0)
+    a, b = cfg.with_patching(**thresholds).to_dict(), BLTConfig.preset("tiny").with_patching(**thresholds).to_dict()
     return all(a[k] == b[k] for k in a if k not in skip)
 
 
@@ -262,7 +263,7 @@ def build_hf(cfg: BLTConfig, max_pos: int, seed: int):
     common = dict(max_position_embeddings=max_pos)
     hc = BltConfig(
         vocab_size=260, max_position_embeddings=max_pos, patch_in_forward=True, patch_size=4,
-        patching_mode="entropy", patching_threshold=1.0, max_patch_length=cfg.max_patch_size,
+        patching_mode="entropy", patching_threshold=1.0, max_patch_length=cfg.patching.max_patch_size,
         local_attention_window_len=cfg.window_size, cross_attn_k=cfg.cross_attn_k,
         encoder_hash_byte_group_size=list(cfg.ngram_sizes), encoder_hash_byte_group_vocab=cfg.ngram_vocab_size,
         encoder_hash_byte_group_nb_functions=cfg.ngram_hash_functions,
@@ -272,14 +273,14 @@ def build_hf(cfg: BLTConfig, max_pos: int, seed: int):
                             sliding_window=cfg.entropy_context_size, **common),
         encoder_config=dict(hidden_size=cfg.hidden_size, num_attention_heads=cfg.num_heads,
                             num_hidden_layers=max(1, cfg.encoder_layers), intermediate_size=cfg.intermediate_size,
-                            hidden_size_global=cfg.g_hidden, cross_attn_k=cfg.cross_attn_k,
+                            hidden_size_global=cfg.effective_global_hidden_size, cross_attn_k=cfg.cross_attn_k,
                             cross_attn_all_layers=False, **common),
         decoder_config=dict(hidden_size=cfg.hidden_size, num_attention_heads=cfg.num_heads,
                             num_hidden_layers=cfg.decoder_layers, intermediate_size=cfg.intermediate_size,
-                            hidden_size_global=cfg.g_hidden, cross_attn_k=cfg.cross_attn_k,
+                            hidden_size_global=cfg.effective_global_hidden_size, cross_attn_k=cfg.cross_attn_k,
                             cross_attn_all_layers=cfg.cross_attn_all_layers_decoder, **common),
-        global_config=dict(hidden_size=cfg.g_hidden, num_attention_heads=cfg.g_heads,
-                           num_hidden_layers=cfg.global_layers, intermediate_size=cfg.g_intermediate, **common),
+        global_config=dict(hidden_size=cfg.effective_global_hidden_size, num_attention_heads=cfg.effective_global_num_heads,
+                           num_hidden_layers=cfg.global_layers, intermediate_size=cfg.effective_global_intermediate_size, **common),
         bos_token_id=1, eos_token_id=None, pad_token_id=0,
     )
     torch.manual_seed(seed)
@@ -442,13 +443,13 @@ def main(argv: list[str] | None = None) -> int:
         elif max_len + 1 > orig_pos:
             notes.append(f"{label}: prompts longer than its context ({orig_pos} ids) are cut to the last "
                          f"{orig_pos // 2} bytes by generate_stream (see the context column)")
-        if random_weights or cfg.entropy_threshold is None:
+        if random_weights or not cfg.entropy_threshold_calibrated:
             theta = calibrate_random(model, text, TARGET_MEAN_PATCH)
             notes.append(f"{label}: {'random weights; ' if random_weights else ''}entropy threshold calibrated on "
                          f"its own entropies of the prompt text: {theta:.4f} nats for a mean patch size of {TARGET_MEAN_PATCH}")
         pb = model.parameter_breakdown()
         notes.append(f"{label}: {pb['total']:,} parameters ({pb['hash_embeddings']:,} in hash tables); "
-                     f"patching {cfg.default_patching().scheme}, threshold {cfg.threshold:.4f}")
+                     f"patching {cfg.patching.scheme}, threshold {cfg.patching.entropy_threshold:.4f}")
         hook = model.decoder.head.register_forward_hook(_mask_eos)
         # warm-up (allocator, kernels, rope tables)
         for _ in generate_stream(model, text[:64], max_new_bytes=8, seed=args.seed):

@@ -64,8 +64,8 @@ RESULTS = REPO / "benchmarks" / "results" / "patching_study"
 TARGET_MEAN_PATCH = 4.5
 DIFF = {"encoder_attention": "differential", "global_attention": "differential",
         "decoder_attention": "differential"}
-SCHEMES = {"entropy": {}, "monotonic": {"use_monotonic": True},
-           "fixed4": {"patching_scheme": "fixed", "patch_stride": 4}, "space": {"patching_scheme": "space"}}
+SCHEMES = {"entropy": {}, "monotonic": {"patching": {"use_monotonic": True}},
+           "fixed4": {"patching": {"scheme": "fixed", "stride": 4}}, "space": {"patching": {"scheme": "space"}}}
 ABLATIONS = {"diff": DIFF, "diff-gain1": DIFF, "mem2": {"decoder_memory_patches": 2},
              "gate": {"decoder_gate": True}}
 console = Console(width=200)
@@ -176,9 +176,10 @@ def run_variant(name: str, changes: dict, a: argparse.Namespace, ds: ByteDataset
     cfg = BLTConfig.preset("tiny").replace(**changes)
     budget = a.cpu_minutes * 60
     charged = 0.0
-    if cfg.default_patching().needs_entropies:
+    if cfg.patching.needs_entropies:
         e = state["entropy"]
-        cfg = cfg.replace(entropy_threshold=e["threshold"], monotonic_threshold=e["monotonic_threshold"])
+        patching = cfg.patching.replace(entropy_threshold=e["threshold"], monotonic_threshold=e["monotonic_threshold"])
+        cfg = cfg.replace(patching=patching, entropy_threshold_calibrated=True)
         charged = e["cpu_seconds"]
     torch.manual_seed(a.seed)
     model = BLT(cfg)
@@ -199,7 +200,7 @@ def run_variant(name: str, changes: dict, a: argparse.Namespace, ds: ByteDataset
         patches += r["bytes"] / r["mean_patch_size"]
     mean_patch = n / patches
     flops = model.flops_per_byte(mean_patch, context_bytes=a.seq_len)
-    if not cfg.default_patching().needs_entropies:
+    if not cfg.patching.needs_entropies:
         flops = _without_entropy(model, mean_patch, a)  # the scheme needs no entropy model
     return {"bits_per_byte": nll / n / math.log(2), "mean_patch_size": mean_patch, "flops_per_byte": flops,
             "steps": b.steps, "cpu_seconds_blt": used, "cpu_seconds_charged": used + charged,
@@ -231,7 +232,7 @@ def run_seed(a: argparse.Namespace) -> None:
     calib = ByteDataset(train_docs, a.seq_len, 1, mode="eval")
     todo = {k: v for k, v in variants(a.ablation_base).items() if k not in state["results"]}
     ent = None
-    if any(BLTConfig.preset("tiny").replace(**v).default_patching().needs_entropies for v in todo.values()):
+    if any(BLTConfig.preset("tiny").replace(**v).patching.needs_entropies for v in todo.values()):
         ent = entropy_model(a, ds, calib, state)
     for name, changes in todo.items():
         console.print(f"seed {a.seed}: {name} ...")

@@ -218,7 +218,7 @@ class ModelService:
 
     def patch_config(self, s: Settings) -> PatchingConfig:
         """The model's default patching with the user's overrides applied."""
-        cfg = self.config.default_patching()
+        cfg = self.config.patching
         changes: dict = {}
         if s.scheme == "entropy":
             changes.update(scheme="entropy", use_monotonic=False)
@@ -270,7 +270,7 @@ class ModelService:
         truncated = len(data) > INSPECT_MAX_BYTES
         data = data[:INSPECT_MAX_BYTES]
         ids = torch.tensor([encode(data)], dtype=torch.long)
-        reset = self.config.default_patching().reset_context
+        reset = self.config.patching.reset_context
         ctx = self.config.entropy_context_size
         T = ids.shape[1]
         out = torch.empty(1, T, dtype=torch.float32)

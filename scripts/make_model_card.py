@@ -134,13 +134,15 @@ def model_section(m: BLT, size_mb: float, patch: float) -> list[str]:
     lines = ["## The model", "", "| part | parameters |", "|---|---|"]
     lines += [f"| {k.replace('_', ' ')} | {b[k]:,} |" for k in
               ("entropy_model", "hash_embeddings", "local_encoder", "global", "local_decoder", "total")]
-    scheme = c.patching_scheme + (" (monotonic)" if c.use_monotonic else "")
+    p = c.patching
+    scheme = p.scheme + (" (monotonic)" if p.use_monotonic else "")
+    threshold = f"{round(p.entropy_threshold, 4)} nats" if c.entropy_threshold_calibrated else "not calibrated"
     return lines + [
         "",
-        f"- Patching: **{scheme}** (max patch size {c.max_patch_size}); entropy threshold "
-        f"{c.entropy_threshold if c.entropy_threshold is None else round(c.entropy_threshold, 4)} nats for the "
+        f"- Patching: **{scheme}** (max patch size {p.max_patch_size}); entropy threshold "
+        f"{threshold} for the "
         "entropy scheme, which the app's inspector and colours use whatever the scheme.",
-        f"- Widths: local {c.hidden_size}, global {c.g_hidden}; layers {c.encoder_layers}/{c.global_layers}/"
+        f"- Widths: local {c.hidden_size}, global {c.effective_global_hidden_size}; layers {c.encoder_layers}/{c.global_layers}/"
         f"{c.decoder_layers} (encoder/global/decoder); entropy model {c.entropy_model_layers} layers of "
         f"{c.entropy_hidden_size}; hash n-grams {c.ngram_sizes} with {c.ngram_vocab_size:,} rows each.",
         f"- Attention: {c.global_attention}; decoder memory M = {c.decoder_memory_patches}, gate "

@@ -32,10 +32,10 @@ from blt_model.train.training import (
     train_model,
 )
 
-SCHEMES = {"entropy": {"patching_scheme": "entropy", "use_monotonic": False},
-           "monotonic": {"patching_scheme": "entropy", "use_monotonic": True},
-           "fixed4": {"patching_scheme": "fixed", "patch_stride": 4},
-           "space": {"patching_scheme": "space"}}
+SCHEMES = {"entropy": {"scheme": "entropy", "use_monotonic": False},  # PatchingConfig changes
+           "monotonic": {"scheme": "entropy", "use_monotonic": True},
+           "fixed4": {"scheme": "fixed", "stride": 4},
+           "space": {"scheme": "space"}}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -85,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train: {stats.summary()}; held out for selection: {va.num_bytes:,} bytes in {len(held)} slices",
           flush=True)
 
-    changes = dict(SCHEMES[a.scheme])
+    changes = {}
     if a.memory:
         changes["decoder_memory_patches"] = a.memory
     if a.gate:
         changes["decoder_gate"] = True
-    cfg = init.config.replace(**changes)
+    cfg = init.config.with_patching(**SCHEMES[a.scheme]).replace(**changes)
     if a.resume and "model" in json.loads(run_file.read_text()):
         cfg = type(cfg).from_dict(json.loads(run_file.read_text())["model"])  # holds the calibrated threshold
     model = BLT(cfg)
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                               max_minutes=minutes, eval_interval=a.eval_interval, eval_max_batches=a.eval_batches,
                               patience=0, seed=a.seed, log_interval=10, progress=False, **kw)
 
-    needs_entropy = cfg.default_patching().needs_entropies
+    needs_entropy = cfg.patching.needs_entropies
     done = out / "entropy" / "done.json"
     if needs_entropy and a.entropy_minutes > 0 and not done.exists():
         train_entropy_model(model, tl, vl, tcfg(a.entropy_minutes), out_dir=out / "entropy", resume=a.resume)

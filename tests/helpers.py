@@ -33,7 +33,7 @@ def tiny_model(seed: int = 0, calibrate: bool = True, **overrides) -> BLT:
     if calibrate:
         ids = torch.tensor([encode(SAMPLE_TEXT * 2)])
         ent = model.entropy_model.entropies(ids)
-        model.config.entropy_threshold = calibrate_threshold(ent, 2.0)
+        model.config.set_calibrated_threshold(calibrate_threshold(ent, 2.0))
         diffs = (ent[:, 1:] - ent[:, :-1]).flatten()
-        model.config.monotonic_threshold = float(diffs.quantile(0.6))
+        model.config.patching.monotonic_threshold = float(diffs.quantile(0.6))
     return model

@@ -167,7 +167,7 @@ class ChatScreen(Screen):
     def model_defaults(self) -> dict[str, Any]:
         if self.service is None:
             return {}
-        dp = self.service.config.default_patching()
+        dp = self.service.config.patching
         return {"threshold": dp.entropy_threshold, "monotonic_threshold": dp.monotonic_threshold,
                 "stride": dp.stride, "min_patch_size": dp.min_patch_size,
                 "max_patch_size": dp.max_patch_size}

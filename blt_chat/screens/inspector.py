@@ -201,7 +201,7 @@ class InspectorScreen(Screen):
     # ---------------------------------------------------------- patch config from the controls
     def patch_config(self):
         """The config the controls describe; ValueError names the first invalid field."""
-        cfg = self.service.config.default_patching()
+        cfg = self.service.config.patching
         scheme = self.query_one("#insp-scheme", Select).value
         changes: dict = {}
         if scheme == "monotonic":

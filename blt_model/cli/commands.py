@@ -180,7 +180,7 @@ def load_model_arg(model_dir: str | None, device, *, allow_random: bool, seed: i
         raise ValueError("no model given and no shipped model installed; pass --model DIR")
     torch.manual_seed(0 if seed is None else seed)
     # an untrained entropy model puts a patch at every byte; word patches show the idea better
-    model = BLT(BLTConfig.preset("tiny").replace(patching_scheme="space")).to(device, dtype).eval()
+    model = BLT(BLTConfig.preset("tiny").with_patching(scheme="space")).to(device, dtype).eval()
     return model, RANDOM_MODEL
 
 

@@ -41,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
         con.print(f"moved the old {markup_safe(dst)} to {markup_safe(move_aside(dst))}")
     save_model(model, dst, dtype=dtype, metadata={"converted_from": str(src)})
     cfg = model.config
-    thr = "not calibrated" if cfg.entropy_threshold is None else f"{cfg.entropy_threshold:.4f} nats"
+    thr = f"{cfg.patching.entropy_threshold:.4f} nats" if cfg.entropy_threshold_calibrated else "not calibrated"
     con.print(f"wrote {markup_safe(dst)} ({model.num_parameters():,} parameters, "
               f"{str(next(model.parameters()).dtype).replace('torch.', '')}; patching: "
-              f"{cfg.patching_scheme}, threshold {thr})")
+              f"{cfg.patching.scheme}, threshold {thr})")
     return 0
 
 

@@ -61,7 +61,7 @@ def _print_tables(info: dict[str, Any], cfg: Any) -> None:
     p.add_row("total without embeddings", f"{info['parameters_without_embeddings']:,}")
     con.print(p)
     patch, flops = info["mean_patch_size"], info["flops_per_byte"]
-    thr = "not calibrated" if cfg.entropy_threshold is None else f"{cfg.entropy_threshold:.4f} nats"
+    thr = f"{cfg.patching.entropy_threshold:.4f} nats" if cfg.entropy_threshold_calibrated else "not calibrated"
     con.print(f"FLOPs per byte at mean patch size {patch:g}: {flops:,.0f} ({flops / 1e6:.2f} MFLOP); "
               f"entropy threshold: {thr}")
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     info = {"model": label, "config": cfg.to_dict(), "parameters": model.parameter_breakdown(),
             "parameters_without_embeddings": model.num_parameters(include_embeddings=False),
             "mean_patch_size": patch, "flops_per_byte": model.flops_per_byte(patch),
-            "entropy_threshold": cfg.entropy_threshold}
+            "entropy_threshold": cfg.patching.entropy_threshold if cfg.entropy_threshold_calibrated else None}
     if args.json:
         print(json.dumps(info, indent=2))
     else:

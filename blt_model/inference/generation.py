@@ -149,7 +149,7 @@ class IncrementalState:
 
 
 def _resolve(model: BLT, patch_config: PatchingConfig | None) -> PatchingConfig:
-    return patch_config or model.config.default_patching()
+    return patch_config or model.config.patching
 
 
 @torch.no_grad()

@@ -209,19 +209,9 @@ def _param_count(shapes: dict[str, Any]) -> int:
     return sum(math.prod(s) for s in shapes.values())
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device | None = None,
-               dtype: torch.dtype | None = None, progress=None) -> BLT:
-    """Load a model directory (or its config.json / model.safetensors) -> BLT in eval mode.
-
-    Weights stored in half precision are restored to float32 unless `dtype` says otherwise.
-    A transformers directory (config.json with a "model_type", e.g. Meta's BLT weights) is
-    converted on the fly by `hf_compat.load_hf_model`, which calls `progress(done, total, name)`
-    per tensor when given.
-
-    Nothing is allocated before the config has been checked against the safetensors header
-    (every tensor the config implies, with its shape; nothing else) and the weights are known
-    to fit in the memory available.
-    """
+def _model_directory(path: str | os.PathLike) -> Path:
+    """The model directory `path` names (itself, or the directory of its config.json or
+    model.safetensors), checked to exist and hold at least one of the two."""
     p = Path(path).expanduser()
     if p.is_file() and p.name in (CONFIG_NAME, WEIGHTS_NAME):
         p = p.parent
@@ -230,9 +220,56 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     if not p.is_dir():
         raise CheckpointError(f"{terminal_safe(p)}: not a model directory (expected a directory with "
                               f"{CONFIG_NAME} and {WEIGHTS_NAME})")
-    cfg_path, w_path = p / CONFIG_NAME, p / WEIGHTS_NAME
-    if not os.path.lexists(cfg_path) and not os.path.lexists(w_path):
+    if not os.path.lexists(p / CONFIG_NAME) and not os.path.lexists(p / WEIGHTS_NAME):
         raise CheckpointError(f"{terminal_safe(p)}: not a model directory (no {CONFIG_NAME} or {WEIGHTS_NAME} in it)")
+    return p
+
+
+def _check_weights_match(stored: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]],
+                         w_path: Path) -> None:
+    """The safetensors header holds exactly the tensors the config implies, with their shapes."""
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
+    if missing or unexpected:
+        what = f"missing tensor {missing[0]!r}" if missing else f"unexpected tensor {unexpected[0]!r}"
+        raise CheckpointError(f"{terminal_safe(w_path)}: weights do not match {CONFIG_NAME} ({what}; "
+                              f"{len(missing)} missing, {len(unexpected)} unexpected; the config implies "
+                              f"{_param_count(expected):,} parameters, the file holds {_param_count(stored):,})")
+    for name, shape in stored.items():
+        if shape != expected[name]:
+            raise CheckpointError(f"{terminal_safe(w_path)}: tensor {name!r} has shape {shape}, "
+                                  f"config expects {expected[name]}")
+
+
+def _read_weights(w_path: Path, names: list[str], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The named tensors, floating-point ones in `dtype`."""
+    handle = open_safetensors(w_path)  # maps the data
+    state = {}
+    for name in names:
+        try:
+            t = handle.get_tensor(name)
+        except Exception as e:
+            raise CheckpointError(f"{terminal_safe(w_path)}: cannot read tensor {name!r} ({e})") from None
+        state[name] = t.to(dtype) if t.is_floating_point() else t
+    return state
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device | None = None,
+               dtype: torch.dtype | None = None, progress=None) -> BLT:
+    """Load a model directory (or its config.json / model.safetensors) -> BLT in eval mode.
+
+    Weights stored in half precision are restored to float32 unless `dtype` says otherwise.
+    A transformers directory (config.json with a "model_type", e.g. Meta's BLT weights) is
+    converted on the fly by `hf_compat.load_hf_model`, which calls `progress(done, total, name)`
+    per tensor when given. A config.json of an older format is read as `BLTConfig.from_dict`
+    migrates it.
+
+    Nothing is allocated before the config has been checked against the safetensors header
+    (every tensor the config implies, with its shape; nothing else) and the weights are known
+    to fit in the memory available.
+    """
+    p = _model_directory(path)
+    cfg_path, w_path = p / CONFIG_NAME, p / WEIGHTS_NAME
     raw = read_config(cfg_path)
     if isinstance(raw, dict) and raw.get("model_type") is not None:
         from . import hf_compat  # transformers-format directories (Meta's released weights)
@@ -248,28 +285,10 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     check_layer_count(config, len(stored), w_path)
     model = meta_model(config, w_path)
     expected = {n: tuple(t.shape) for n, t in model.state_dict().items()}
-    missing = sorted(set(expected) - set(stored))
-    unexpected = sorted(set(stored) - set(expected))
-    if missing or unexpected:
-        what = f"missing tensor {missing[0]!r}" if missing else f"unexpected tensor {unexpected[0]!r}"
-        raise CheckpointError(f"{terminal_safe(w_path)}: weights do not match {cfg_path.name} ({what}; "
-                              f"{len(missing)} missing, {len(unexpected)} unexpected; the config implies "
-                              f"{_param_count(expected):,} parameters, the file holds {_param_count(stored):,})")
-    for name, shape in stored.items():
-        if shape != expected[name]:
-            raise CheckpointError(f"{terminal_safe(w_path)}: tensor {name!r} has shape {shape}, "
-                                  f"config expects {expected[name]}")
+    _check_weights_match(stored, expected, w_path)
     target = dtype or torch.float32
     check_weights_memory(expected, target, p)
-    handle = open_safetensors(w_path)  # maps the data: only now that it is known to fit
-    state = {}
-    for name in expected:
-        try:
-            t = handle.get_tensor(name)
-        except Exception as e:
-            raise CheckpointError(f"{terminal_safe(w_path)}: cannot read tensor {name!r} ({e})") from None
-        state[name] = t.to(target) if t.is_floating_point() else t
-    model.load_state_dict(state, assign=True)
+    model.load_state_dict(_read_weights(w_path, list(expected), target), assign=True)  # only now that it fits
     if dtype is not None:
         model.to(dtype)
     if device is not None:

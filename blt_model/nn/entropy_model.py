@@ -35,7 +35,7 @@ class EntropyModel(nn.Module):
         self.embed = nn.Embedding(VOCAB_SIZE, c.entropy_hidden_size)
         self.stack = TransformerStack(
             c.entropy_hidden_size, c.entropy_num_heads, c.entropy_intermediate_size, c.entropy_model_layers,
-            kind=c.entropy_attention, window=c.entropy_context_size, rope_theta=c.e_rope_theta,
+            kind=c.entropy_attention, window=c.entropy_context_size, rope_theta=c.effective_entropy_rope_theta,
             attn_dropout=c.attention_dropout, resid_dropout=c.resid_dropout, headwise_norm=c.headwise_norm,
             eps=c.norm_eps)
         self.norm = RMSNorm(c.entropy_hidden_size, c.norm_eps)

@@ -18,10 +18,10 @@ class GlobalTransformer(nn.Module):
         super().__init__()
         c = config
         self.stack = TransformerStack(
-            c.g_hidden, c.g_heads, c.g_intermediate, c.global_layers, kind=c.global_attention,
-            window=None, rope_theta=c.g_rope_theta, attn_dropout=c.attention_dropout,
+            c.effective_global_hidden_size, c.effective_global_num_heads, c.effective_global_intermediate_size, c.global_layers, kind=c.global_attention,
+            window=None, rope_theta=c.effective_global_rope_theta, attn_dropout=c.attention_dropout,
             resid_dropout=c.resid_dropout, headwise_norm=c.headwise_norm, eps=c.norm_eps)
-        self.norm = RMSNorm(c.g_hidden, c.norm_eps) if c.global_final_norm else nn.Identity()
+        self.norm = RMSNorm(c.effective_global_hidden_size, c.norm_eps) if c.global_final_norm else nn.Identity()
 
     def forward(self, patches: torch.Tensor, cache: StackCache | None = None) -> torch.Tensor:
         """patches: [B, P, Dg] -> latents [B, P, Dg]."""

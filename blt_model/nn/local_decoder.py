@@ -24,9 +24,9 @@ class LocalDecoder(nn.Module):
         c = config
         D, k = c.hidden_size, c.cross_attn_k
         self.dim, self.k, self.memory = D, k, c.decoder_memory_patches
-        self.latent_proj = nn.Linear(c.g_hidden, k * D, bias=False)  # k keys per patch latent
+        self.latent_proj = nn.Linear(c.effective_global_hidden_size, k * D, bias=False)  # k keys per patch latent
         self.stack = TransformerStack(
-            D, c.num_heads, c.d_intermediate, c.decoder_layers, kind=c.decoder_attention,
+            D, c.num_heads, c.effective_decoder_intermediate_size, c.decoder_layers, kind=c.decoder_attention,
             window=c.window_size, rope_theta=c.rope_theta, attn_dropout=c.attention_dropout,
             resid_dropout=c.resid_dropout, headwise_norm=c.headwise_norm, eps=c.norm_eps)
         n_cross = c.decoder_layers if c.cross_attn_all_layers_decoder else 1
@@ -54,6 +54,19 @@ class LocalDecoder(nn.Module):
         r = read[..., None]
         return (kp <= r) & (kp > r - self.memory)
 
+    def read_latents(self, i: int, x: torch.Tensor, mem: list[tuple[torch.Tensor, torch.Tensor]],
+                     mask: torch.Tensor | None) -> torch.Tensor:
+        """Before decoder layer i: x [B, S, D] plus what its cross-attention reads from the
+        latents' (k, v) = mem[i] where `mask` [B, S, Sk] allows, scaled by the gate if any.
+        Layers past the cross-attention ones (cross_attn_all_layers_decoder off) read nothing."""
+        if i >= len(self.cross):
+            return x
+        k, v = mem[i]
+        delta = self.cross[i](x, k, v, mask)
+        if self.gates is not None:
+            delta = torch.sigmoid(self.gates[i](x)) * delta
+        return x + self.drop(delta)
+
     def step(self, h: torch.Tensor, mem: list[tuple[torch.Tensor, torch.Tensor]], cache: StackCache) -> torch.Tensor:
         """One cached position (h: [1, 1, D]) whose readable latents are exactly `mem`."""
         stack = self.stack
@@ -61,12 +74,7 @@ class LocalDecoder(nn.Module):
         cos, sin = stack.step_rope(t, h.dtype, h.device)
         x = h
         for i, (layer, lc) in enumerate(zip(stack.layers, cache.layers)):
-            if i < len(self.cross):
-                k, v = mem[i]
-                delta = self.cross[i](x, k, v, None)
-                if self.gates is not None:
-                    delta = torch.sigmoid(self.gates[i](x)) * delta
-                x = x + delta
+            x = self.read_latents(i, x, mem, None)
             x = layer.step(x, cos, sin, lc, slot)
         cache.commit_one(slot, t)
         return self.head(self.norm(x))
@@ -94,12 +102,7 @@ class LocalDecoder(nn.Module):
             layer_caches = cache.layers
         x = h
         for i, (layer, lc) in enumerate(zip(stack.layers, layer_caches)):
-            if i < len(self.cross):
-                k, v = mem[i]
-                delta = self.cross[i](x, k, v, mask)
-                if self.gates is not None:
-                    delta = torch.sigmoid(self.gates[i](x)) * delta
-                x = x + self.drop(delta)
+            x = self.read_latents(i, x, mem, mask)
             x = layer(x, cos, sin, self_mask, lc, write)
         if cache is not None:
             cache.commit(write, pos, torch.zeros_like(pos))
@@ -110,24 +113,17 @@ class LocalDecoder(nn.Module):
         """Logits of the last cached position again (h: [1, 1, D], already stored in `cache`), as
         if it read every latent in `mem` instead; stores nothing. For the configs' option
         `last_position_continues_patch`: the cache keeps the state with the real reads."""
-        stack, dev = self.stack, h.device
+        stack = self.stack
         t = cache.count - 1
-        pos = torch.tensor([t], device=dev)
+        pos = torch.tensor([t], device=h.device)
         cos, sin = stack.rope(pos, h.dtype)
         self_mask = cache.mask(pos, stack.window, before=t)  # the stored entry of t is replaced by the new one
+        # every latent in `mem`, masked as the full forward's reads are (the same attention kernel)
+        every = torch.ones(1, 1, mem[0][0].shape[2], dtype=torch.bool, device=h.device)
         x = h
         for i, (layer, lc) in enumerate(zip(stack.layers, cache.layers)):
-            if i < len(self.cross):
-                k, v = mem[i]
-                every = torch.ones(1, 1, k.shape[2], dtype=torch.bool, device=dev)
-                delta = self.cross[i](x, k, v, every)
-                if self.gates is not None:
-                    delta = torch.sigmoid(self.gates[i](x)) * delta
-                x = x + delta
-            q, kk, vv = layer.attn.project(layer.attn_norm(x), cos, sin)
-            k_all, v_all = lc.keys_with(kk, vv)
-            x = x + layer.attn.attend(q, k_all, v_all, self_mask)
-            x = x + layer.ffn(layer.ffn_norm(x))
+            x = self.read_latents(i, x, mem, every)
+            x = layer(x, cos, sin, self_mask, lc)  # no write plan: attends to the cache, stores nothing
         return self.head(self.norm(x))
 
     def new_cache(self, device: torch.device) -> StackCache:

@@ -33,7 +33,7 @@ class LocalEncoder(nn.Module):
         self.pool_proj = nn.Linear(D, k * D, bias=False)
         cross = ResidualCrossAttention if c.cross_attn_double_residual else CrossAttention
         self.pool_attn = cross(D, D, c.num_heads, c.attention_dropout, c.norm_eps)
-        self.to_global = nn.Linear(k * D, c.g_hidden, bias=False) if k * D != c.g_hidden else nn.Identity()
+        self.to_global = nn.Linear(k * D, c.effective_global_hidden_size, bias=False) if k * D != c.effective_global_hidden_size else nn.Identity()
 
     def embed_ids(self, ids: torch.Tensor, context: list[int] | None = None) -> torch.Tensor:
         """ids: [B, S] -> [B, S, D]. `context`: up to max_n - 1 ids before `ids` (batch 1,

@@ -57,7 +57,7 @@ class BLT(nn.Module):
     def patch_starts(self, ids: torch.Tensor, patch_config: PatchingConfig | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """ids: [B, T] -> (starts Bool[B, T + 1], entropies Float[B, T] or None)."""
-        cfg = patch_config or self.config.default_patching()
+        cfg = patch_config or self.config.patching
         ent = None
         if cfg.needs_entropies:
             with torch.no_grad():
@@ -167,7 +167,7 @@ class BLT(nn.Module):
         enc_pool = mat(self.encoder.pool_proj) + mat(self.encoder.pool_attn) + mat(self.encoder.to_global)
         enc = 2 * (mat(self.encoder) - enc_pool) + attn(c.encoder_layers, c.hidden_size, min(c.window_size, ctx))
         pool = (2 * enc_pool + 4.0 * c.hidden_size * c.cross_attn_k * eps) / eps
-        glob = (2 * mat(self.global_model) + attn(c.global_layers, c.g_hidden, ctx / eps / 2)) / eps
+        glob = (2 * mat(self.global_model) + attn(c.global_layers, c.effective_global_hidden_size, ctx / eps / 2)) / eps
         dec_lat = mat(self.decoder.latent_proj) / eps
         dec = 2 * (mat(self.decoder) - mat(self.decoder.latent_proj) + dec_lat) + attn(
             c.decoder_layers, c.hidden_size, min(c.window_size, ctx))

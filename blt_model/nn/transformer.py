@@ -27,15 +27,17 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor,
                 layer_cache: LayerCache | None = None, write: WriteSpec | None = None) -> torch.Tensor:
+        """x: [B, S, dim] -> [B, S, dim]. With `layer_cache` the new positions also attend to
+        the cached keys; they are stored in it only with a `write` plan (else it stays as it was)."""
         q, k, v = self.attn.project(self.attn_norm(x), cos, sin)
         if layer_cache is not None:
             k_all, v_all = layer_cache.keys_with(k, v)
-            layer_cache.store(k, v, write)
+            if write is not None:
+                layer_cache.store(k, v, write)
         else:
             k_all, v_all = k, v
         x = x + self.drop(self.attn.attend(q, k_all, v_all, mask))
         return x + self.ffn(self.ffn_norm(x))
-
 
     def step(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layer_cache: LayerCache,
              slot: int) -> torch.Tensor:

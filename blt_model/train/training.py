@@ -669,12 +669,12 @@ def train_entropy_model(model: BLT, train_loader: Iterable, val_loader: Iterable
 def calibrate_entropy_threshold(model: BLT, batches: Iterable[torch.Tensor], target_mean_patch_size: float,
                                 max_batches: int = 16) -> float:
     """Pick the entropy threshold giving `target_mean_patch_size` bytes per patch on `batches`,
-    store it in `model.config.entropy_threshold` and return it."""
+    store it in `model.config` as its calibrated patching threshold and return it."""
     device = next(model.parameters()).device
     was = model.entropy_model.training
     model.entropy_model.eval()
     collected = []
-    reset = model.config.reset_context
+    reset = model.config.patching.reset_context
     for i, ids in enumerate(batches):
         if i >= max_batches:
             break
@@ -692,7 +692,7 @@ def calibrate_entropy_threshold(model: BLT, batches: Iterable[torch.Tensor], tar
         t = torch.tensor([theta], dtype=torch.float64, device=device)
         dist.broadcast(t, 0)
         theta = float(t)
-    model.config.entropy_threshold = theta
+    model.config.set_calibrated_threshold(theta)
     return theta
 
 
@@ -781,8 +781,7 @@ def train(
         except (OSError, KeyError, ValueError, TypeError, RecursionError) as e:
             raise RunFileError(f"{run_file}: unreadable run description ({e})") from None
         # the stored config holds the calibrated threshold; compare everything else
-        if model_config is not None and (model_config.replace(entropy_threshold=None).to_dict()
-                                         != stored_cfg.replace(entropy_threshold=None).to_dict()):
+        if model_config is not None and model_config.without_calibration() != stored_cfg.without_calibration():
             raise ValueError(f"{out}: the run was started with a different model config; "
                              "resume without --preset/--config or use a new --out")
         model_config = stored_cfg
@@ -836,7 +835,7 @@ def train(
     entropy_dir = out / "entropy"
     done_file = entropy_dir / "done.json"
     entropy_best: float | None = None
-    if not model_config.default_patching().needs_entropies and entropy_model is None:
+    if not model_config.patching.needs_entropies and entropy_model is None:
         pass  # fixed / space patching: no entropy model needed
     elif entropy_model is not None:
         src = entropy_model if isinstance(entropy_model, BLT) else load_model(entropy_model)
@@ -863,9 +862,9 @@ def train(
             dist.barrier()
 
     threshold = None
-    if model_config.default_patching().needs_entropies:
-        if resume and model_config.entropy_threshold is not None:
-            threshold = model_config.entropy_threshold
+    if model_config.patching.needs_entropies:
+        if resume and model_config.entropy_threshold_calibrated:
+            threshold = model_config.patching.entropy_threshold
         else:
             calib = ByteDataset(docs, cfg.max_sequence_length, 1, mode="eval")
             threshold = calibrate_entropy_threshold(

@@ -11,7 +11,7 @@ from .conftest import tiny_config
 
 
 def test_patch_config_overrides(tiny_service):
-    base = tiny_service.config.default_patching()
+    base = tiny_service.config.patching
     assert tiny_service.patch_config(Settings()) == base
     cfg = tiny_service.patch_config(Settings(scheme="monotonic", monotonic_threshold=0.7))
     assert cfg.scheme == "entropy" and cfg.use_monotonic and cfg.monotonic_threshold == 0.7
@@ -40,7 +40,7 @@ def test_analyze_chunked_equals_full(tiny_service):
 
 def test_repatch_uses_stored_entropies(tiny_service):
     a = tiny_service.analyze(b"Patches form where the next byte is hard to predict.")
-    base = tiny_service.config.default_patching()
+    base = tiny_service.config.patching
     hs = sorted(a.byte_entropies)
     lo = ModelService.repatch(a, base.replace(entropy_threshold=hs[0] - 1, max_patch_size=None))
     hi = ModelService.repatch(a, base.replace(entropy_threshold=hs[-1] + 1, max_patch_size=None))

@@ -102,7 +102,7 @@ def _branch_rms(kind: str) -> list[float]:
 
     torch.manual_seed(0)
     cfg = BLTConfig.preset("tiny").replace(encoder_attention=kind, global_attention=kind,
-                                           decoder_attention=kind, patching_scheme="space")
+                                           decoder_attention=kind, patching={"scheme": "space"})
     model = BLT(cfg).eval()
     text = ("It is a truth universally acknowledged, that a single man in possession of a good "
             "fortune, must be in want of a wife. ") * 3

@@ -92,7 +92,8 @@ def _hf_config(**changes) -> dict:
 
 def _hf_weights(d: Path, drop: int = 0, extra: bool = False, **changes) -> None:
     """A transformers directory whose (sparse) safetensors header holds what the config implies."""
-    from blt_model.io.hf_compat import _plan, hf_config_to_blt
+    from blt_model.io.hf_config import hf_config_to_blt
+    from blt_model.io.hf_weights import plan_weights as _plan
 
     raw = _hf_config(**changes)
     m = _hf_dir(d, raw)

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -30,13 +31,16 @@ def test_unknown_key_names_the_field():
     ("encoder_attention", "sparse"),
     ("global_num_heads", 7),
     ("ngram_sizes", [1]),
-    ("patching_scheme", "words"),
+    ("patching_scheme", "words"),  # the flat patching keys of config format v1
     ("max_patch_size", 0),
     ("vocab_size", 256),
+    ("patching", {"scheme": "words"}),
+    ("patching", {"max_patch_size": 0}),
 ])
 def test_impossible_values_name_the_field(field, value):
-    with pytest.raises(ValueError, match=field if field != "patching_scheme" else "scheme"):
-        BLTConfig(**{field: value})
+    name = {"patching_scheme": "scheme", "patching": f"patching.{next(iter(value))}" if isinstance(value, dict) else ""}
+    with pytest.raises(ValueError, match=name.get(field, field)):
+        BLTConfig.from_dict({field: value})
 
 
 def test_differential_needs_even_heads():
@@ -71,8 +75,77 @@ def test_patching_config_validation():
     assert PatchingConfig.from_dict(PatchingConfig(scheme="space").to_dict()).scheme == "space"
 
 
-def test_default_patching_uses_calibrated_threshold():
-    cfg = BLTConfig(initial_entropy_threshold=2.0)
-    assert cfg.default_patching().entropy_threshold == 2.0
-    cfg.entropy_threshold = 1.25
-    assert cfg.default_patching().entropy_threshold == 1.25
+def test_patching_uses_calibrated_threshold():
+    cfg = BLTConfig(patching=PatchingConfig(entropy_threshold=2.0))  # the initial threshold
+    assert cfg.patching.entropy_threshold == 2.0 and not cfg.entropy_threshold_calibrated
+    cfg.set_calibrated_threshold(1.25)
+    assert cfg.patching.entropy_threshold == 1.25 and cfg.entropy_threshold_calibrated
+    assert BLTConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_default_patching_of_a_model():
+    cfg = BLTConfig()
+    assert cfg.patching == PatchingConfig(max_patch_size=16)
+    # a partial "patching" object takes the model defaults for the rest
+    assert BLTConfig(patching={"scheme": "space"}).patching == PatchingConfig(scheme="space", max_patch_size=16)
+    assert cfg.with_patching(stride=2).patching.stride == 2 and cfg.patching.stride == 4
+
+
+def test_replace_gives_its_own_patching():
+    a = BLTConfig()
+    b = a.replace(hidden_size=64)
+    b.set_calibrated_threshold(0.5)
+    b.patching.stride = 7
+    assert a.patching.entropy_threshold == 1.5 and a.patching.stride == 4 and not a.entropy_threshold_calibrated
+
+
+# what BLTConfig.to_dict() wrote up to commit 5abe862, patching fields flat
+V1_FLAT = {"patching_scheme": "fixed", "entropy_threshold": 2.75, "initial_entropy_threshold": 1.25,
+           "use_monotonic": True, "monotonic_threshold": 0.5, "patch_stride": 3, "min_patch_size": 2,
+           "max_patch_size": 9, "reset_context": True}
+
+
+def test_flat_v1_patching_keys_migrate_to_the_nested_form():
+    v1 = json.loads((Path(__file__).parent / "data" / "checkpoint_v1_entropy" / "config.json").read_text())
+    assert BLTConfig.from_dict(v1).patching == PatchingConfig(
+        scheme="entropy", entropy_threshold=v1["entropy_threshold"], monotonic_threshold=0.7, stride=3,
+        min_patch_size=2, max_patch_size=6, reset_context=True)
+    cfg = BLTConfig.from_dict({**v1, **V1_FLAT})
+    assert cfg.patching == PatchingConfig(scheme="fixed", entropy_threshold=2.75, use_monotonic=True,
+                                          monotonic_threshold=0.5, stride=3, min_patch_size=2, max_patch_size=9,
+                                          reset_context=True)
+    assert cfg.entropy_threshold_calibrated and cfg.hidden_size == 16 and cfg.target_mean_patch_size == 3.0
+    # not calibrated (entropy_threshold null): the initial threshold is the one in use
+    cfg = BLTConfig.from_dict({**V1_FLAT, "entropy_threshold": None})
+    assert cfg.patching.entropy_threshold == 1.25 and not cfg.entropy_threshold_calibrated
+    # keys left out take the old defaults (max_patch_size 16)
+    cfg = BLTConfig.from_dict({"patching_scheme": "space"})
+    assert cfg.patching == PatchingConfig(scheme="space", max_patch_size=16) and not cfg.entropy_threshold_calibrated
+    # what the new version writes has no flat keys and round-trips
+    data = json.loads(cfg.to_json())
+    assert not set(V1_FLAT) & set(data) and data["patching"]["scheme"] == "space"
+    assert BLTConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_unknown_or_mixed_patching_keys_are_refused_by_name():
+    data = BLTConfig().to_dict()
+    data["patching"]["strid"] = 3
+    with pytest.raises(ValueError, match="patching: unknown field 'strid'"):
+        BLTConfig.from_dict(data)
+    with pytest.raises(ValueError, match="'patch_stride' is an old flat patching field"):
+        BLTConfig.from_dict({**BLTConfig().to_dict(), "patch_stride": 3})
+    with pytest.raises(ValueError, match="patching: must be a PatchingConfig or a JSON object"):
+        BLTConfig.from_dict({"patching": "space"})
+    with pytest.raises(ValueError, match="BLTConfig: expected a JSON object"):
+        BLTConfig.from_dict(["hidden_size"])
+
+
+def test_resolved_sizes_fall_back_to_the_local_ones():
+    cfg = BLTConfig(global_hidden_size=None, global_intermediate_size=None, global_num_heads=None)
+    assert (cfg.effective_global_hidden_size, cfg.effective_global_intermediate_size,
+            cfg.effective_global_num_heads) == (cfg.hidden_size, cfg.intermediate_size, cfg.num_heads)
+    assert cfg.effective_global_rope_theta == cfg.effective_entropy_rope_theta == cfg.rope_theta
+    assert cfg.effective_decoder_intermediate_size == cfg.intermediate_size
+    cfg = BLTConfig(global_rope_theta=500.0, entropy_rope_theta=20.0, decoder_intermediate_size=96)
+    assert (cfg.effective_global_rope_theta, cfg.effective_entropy_rope_theta) == (500.0, 20.0)
+    assert (cfg.effective_global_hidden_size, cfg.effective_decoder_intermediate_size) == (384, 96)

@@ -57,7 +57,7 @@ def test_cached_logits_equal_full_forward(kind, scheme):
     sequence gives the reference for every prefix at once: its logits at t depend only on ids
     <= t and starts <= t + 1 (test_model.py::test_causality proves it)."""
     model = tiny_model(**KINDS[kind])
-    cfg = model.config.default_patching().replace(**SCHEMES[scheme])
+    cfg = model.config.patching.replace(**SCHEMES[scheme])
     seq, cached, next_starts = _generate_cached(model, cfg, 300)
     ref, _, starts = reference_step(model, seq, cfg)
     assert [True] + next_starts == starts.tolist()  # same boundaries, including the next one
@@ -69,7 +69,7 @@ def test_cached_logits_equal_full_forward(kind, scheme):
 def test_cached_steps_equal_reference_prefix_by_prefix():
     """The literal check, one prefix at a time, for the richest variant."""
     model = tiny_model(**KINDS["differential_m3_gate"])
-    cfg = model.config.default_patching().replace(**SCHEMES["minmax"])
+    cfg = model.config.patching.replace(**SCHEMES["minmax"])
     seq, cached, _ = _generate_cached(model, cfg, 40)
     n0 = len(encode(PROMPT))
     for T in range(n0, len(seq) + 1, 3):
@@ -80,7 +80,7 @@ def test_cached_steps_equal_reference_prefix_by_prefix():
 @pytest.mark.parametrize("scheme", ["entropy", "space", "fixed"])
 def test_greedy_identical_with_and_without_cache(scheme):
     model = tiny_model(decoder_memory_patches=2)
-    cfg = model.config.default_patching().replace(**SCHEMES[scheme])
+    cfg = model.config.patching.replace(**SCHEMES[scheme])
     a = greedy_ids(model, PROMPT, 120, cfg, use_cache=True)
     b = greedy_ids(model, PROMPT, 120, cfg, use_cache=False)
     assert a == b and len(a) == 120
@@ -88,7 +88,7 @@ def test_greedy_identical_with_and_without_cache(scheme):
 
 def test_cache_memory_stays_flat():
     model = tiny_model()
-    cfg = model.config.default_patching()
+    cfg = model.config.patching
     state = IncrementalState(model, cfg)
     logits, _, _ = state.feed(encode(PROMPT))
     window = max(model.config.window_size, model.config.entropy_context_size)
@@ -99,7 +99,7 @@ def test_cache_memory_stays_flat():
             rings = state.ent_cache.nbytes() + state.enc_cache.nbytes() + state.dec_cache.nbytes()
             sizes.append(rings)
             assert len(state.latents) <= model.config.decoder_memory_patches
-            assert len(state.patch_states) <= model.config.max_patch_size  # the open patch is bounded
+            assert len(state.patch_states) <= model.config.patching.max_patch_size  # the open patch is bounded
     assert len(set(sizes)) == 1, "local ring buffers must not grow"
     # the global cache grows by one entry per patch, nothing more
     per_patch = state.glob_cache.nbytes() / state.completed

@@ -98,7 +98,7 @@ def test_converted_model_equals_transformers(variant, tmp_path):
     assert 3 < len(lengths) < ids.shape[1]  # a real mix of patch sizes
     assert (logits - hf_logits).abs().max().item() <= 1e-4
     # the cached engine's prefill agrees with the full forward
-    state = IncrementalState(ours, ours.config.default_patching())
+    state = IncrementalState(ours, ours.config.patching)
     fed, _, _ = state.feed(ids[0].tolist())
     assert (fed - logits[0]).abs().max().item() <= 1e-4
 
@@ -123,9 +123,9 @@ def test_sharded_checkpoint_bf16_and_progress(tmp_path, monkeypatch):
         assert n1 == n2 and torch.equal(a, b)
     half = load_model(sharded, dtype=torch.bfloat16)
     assert {p.dtype for p in half.parameters()} == {torch.bfloat16}
-    from blt_model.io import hf_compat
+    from blt_model.io import hf_weights
 
-    monkeypatch.setattr(hf_compat, "_CHUNK", 100)  # convert large tensors block by block
+    monkeypatch.setattr(hf_weights, "_CHUNK", 100)  # convert large tensors block by block
     blocks = load_model(sharded, dtype=torch.bfloat16)
     for a, b in zip(half.state_dict().values(), blocks.state_dict().values()):
         assert torch.equal(a, b)
@@ -182,11 +182,11 @@ def test_compat_options_keep_cache_equal_to_full_forward():
     the reference path, and every position's logits equal the full forward."""
     torch.manual_seed(0)
     cfg = tiny_config(cross_attn_double_residual=True, global_final_norm=False, last_position_continues_patch=True,
-                      decoder_intermediate_size=48, entropy_rope_theta=500.0, patching_scheme="fixed", patch_stride=3)
+                      decoder_intermediate_size=48, entropy_rope_theta=500.0, patching={"scheme": "fixed", "stride": 3})
     model = BLT(cfg).eval()
     assert model.decoder.stack.layers[0].ffn.hidden == 48
     ids = encode(SAMPLE_TEXT[:40])
-    state = IncrementalState(model, cfg.default_patching())
+    state = IncrementalState(model, cfg.patching)
     fed = torch.cat([state.feed(ids[:5])[0]] + [state.feed([i])[0] for i in ids[5:]])
     with torch.no_grad():
         full = model(torch.tensor([ids]))[0]

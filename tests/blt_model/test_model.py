@@ -34,7 +34,7 @@ def model_for(variant: str) -> BLT:
 
 
 def patch_cfg(model: BLT, scheme: str) -> PatchingConfig:
-    return model.config.default_patching().replace(**SCHEMES[scheme])
+    return model.config.patching.replace(**SCHEMES[scheme])
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -138,7 +138,7 @@ def test_learning_works():
     torch.manual_seed(0)
     text = (SAMPLE_TEXT * 3).encode()[:256]
     model = tiny_model(calibrate=False, hidden_size=64, intermediate_size=128, global_hidden_size=64,
-                       global_intermediate_size=128, window_size=64, patching_scheme="fixed", patch_stride=4)
+                       global_intermediate_size=128, window_size=64, patching={"scheme": "fixed", "stride": 4})
     ids = torch.tensor([encode(text)])
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)

@@ -31,7 +31,7 @@ TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\n
 def small_cfg(**kw):
     # fixed patching: stage 2 alone, no entropy model to train
     base = dict(decoder_layers=1, window_size=32, entropy_context_size=32, max_position_embeddings=256,
-                patching_scheme="fixed", patch_stride=4)
+                patching={"scheme": "fixed", "stride": 4})
     return tiny_config(**{**base, **kw})
 
 
@@ -212,8 +212,8 @@ def test_two_stage_train_from_files(tmp_path):
     thr = result.entropy_threshold
     assert thr is not None and math.isfinite(thr)
     best = load_model(tmp_path / "run" / "best")
-    assert best.config.entropy_threshold == pytest.approx(thr)
-    assert load_model(tmp_path / "run" / "entropy" / "best").config.entropy_threshold is None
+    assert best.config.patching.entropy_threshold == pytest.approx(thr) and best.config.entropy_threshold_calibrated
+    assert load_model(tmp_path / "run" / "entropy" / "best").config.entropy_threshold_calibrated is False
     assert (tmp_path / "run" / "entropy" / "done.json").exists()
     # the entropy model is frozen in stage 2: identical to the stage-1 best
     e1 = load_model(tmp_path / "run" / "entropy" / "best").entropy_model.state_dict()
