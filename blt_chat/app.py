@@ -20,7 +20,7 @@ from textual.widget import AwaitMount
 from textual.worker import Worker, WorkerState
 
 from .files import write_text_or_report
-from .messages import LoadRequested, SettingChanged
+from .messages import ConversationDeleted, ConversationRenamed, LoadRequested, SettingChanged
 from .screens.chat import FLUSH_HZ, ChatScreen
 from .screens.closing import close
 from .screens.model_picker import ModelPicker
@@ -86,6 +86,10 @@ class BLTChatApp(App):
         else:
             self.chat.set_service(self.service)
 
+    async def action_quit(self) -> None:
+        self.chat.save_conversation()  # the last second of a streaming answer too
+        await super().action_quit()
+
     def _on_key(self, event: events.Key) -> None:
         # keys typed after a quit began (fast typing, a paste) find no screen: Textual 8.2.8's
         # App._on_key would raise ScreenStackError on the way out (found by the fuzz test).
@@ -143,6 +147,16 @@ class BLTChatApp(App):
         if self.save_enabled:
             write_text_or_report(self, settings_path(), settings_text(self.settings), "settings")
 
+    # ------------------------------------------------------------------ conversations
+    # the conversations screen asks; the chat screen holds the conversation that may be the one
+    @on(ConversationRenamed)
+    def _conversation_renamed(self, event: ConversationRenamed) -> None:
+        self.chat.rename_conversation(event.path, event.title)
+
+    @on(ConversationDeleted)
+    def _conversation_deleted(self, event: ConversationDeleted) -> None:
+        self.chat.delete_conversation(event.path)
+
     # ------------------------------------------------------------------ loading models
     @work(thread=True, exclusive=True, group=LOAD_GROUP, exit_on_error=False)
     def _startup_worker(self) -> None:
@@ -151,6 +165,7 @@ class BLTChatApp(App):
         except Exception as e:  # the last resort below random weights failed: still no crash
             notes = [f"Could not start a model: {type(e).__name__}: {e}"]
             svc = ModelService.random(device="cpu")
+        svc.model_record()  # hashes the weights here, not on the first answer in the UI thread
         self.call_from_thread(self._startup_done, svc, notes)
 
     def _startup_done(self, svc: ModelService, notes: list[str]) -> None:
@@ -183,6 +198,7 @@ class BLTChatApp(App):
         except Exception as e:  # ModelLoadError, or anything else the loader raised
             self.call_from_thread(self._load_failed, path, str(e) or type(e).__name__)
             return
+        svc.model_record()  # hashes the weights here, not on the first answer in the UI thread
         self.call_from_thread(self._load_done, svc)
 
     def _load_failed(self, path: Path | None, message: str) -> None:

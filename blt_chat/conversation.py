@@ -1,8 +1,12 @@
-"""The conversation, without any UI: turns, prompt templates, the stop-string holdback and the
-prompt history. Plain Python (no Textual, no torch), so it is tested directly."""
+"""The conversation, without any UI: a tree of turns (regenerated answers and edited prompts are
+kept as alternatives, the current branch is the path through the chosen ones), prompt templates,
+the stop-string holdback and the prompt history. Plain Python (no Textual, no torch), so it is
+tested directly; store.py reads and writes it."""
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,18 +14,39 @@ from typing import Any
 CHAT_STOP = b"\nUser:"
 HISTORY_BYTES = 1500  # chat template: how much earlier conversation goes into the prompt
 TEMPLATES = ("chat", "raw")
+TITLE_CHARS = 60
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: turns are nodes of a tree
 class Turn:
-    role: str  # "user" | "assistant"
+    role: str  # "user" | "assistant" ("root" for the tree's invisible top)
     data: bytearray = field(default_factory=bytearray)
-    records: list = field(default_factory=list)  # ByteEvents of an answer
+    records: list = field(default_factory=list)  # per byte of an answer: ByteEvents or StoredBytes
     note: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)  # an answer's model, settings, time, state
+    parent: Turn | None = field(default=None, repr=False)
+    children: list[Turn] = field(default_factory=list, repr=False)  # alternatives that follow
+    active: int = 0  # the child the current branch goes on with
 
     @property
     def text(self) -> str:
         return bytes(self.data).decode("utf-8", errors="replace")
+
+
+@dataclass(slots=True)
+class StoredByte:
+    """One answer byte as saved (blt_model's ByteEvent has these fields too)."""
+
+    byte: int
+    entropy: float = float("nan")
+    patch_start: bool = False
+    patch_index: int = 0
+    prob: float = float("nan")
+
+
+def new_conversation_id() -> str:
+    """Sortable by creation time, unique without a registry."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
 def prompt_bytes_seen(n_prompt: int, max_positions: int) -> int:
@@ -33,9 +58,16 @@ def prompt_bytes_seen(n_prompt: int, max_positions: int) -> int:
 
 
 class Conversation:
-    """Turns of one chat and how they become the bytes the model continues."""
+    """A tree of turns and its current branch (`turns`, the path through each node's active
+    child), and how that branch becomes the bytes the model continues."""
 
-    def __init__(self) -> None:
+    def __init__(self, id: str | None = None, title: str = "", created: float | None = None) -> None:
+        self.id = id or new_conversation_id()
+        self.title = title  # "" = the first prompt is the title
+        self.created = created if created is not None else time.time()
+        self.updated = self.created
+        self.revision = 0  # moves on every change: the saver writes when it has moved
+        self.root = Turn("root")
         self.turns: list[Turn] = []
 
     def __len__(self) -> int:
@@ -44,24 +76,98 @@ class Conversation:
     def __iter__(self) -> Iterator[Turn]:
         return iter(self.turns)
 
+    def touch(self) -> None:
+        self.revision += 1
+        self.updated = time.time()
+
     def clear(self) -> None:
-        self.turns.clear()
+        self.root = Turn("root")
+        self.turns = []
+        self.touch()
+
+    @property
+    def display_title(self) -> str:
+        """The title given, else the first line of the first prompt ever sent (an edited
+        first prompt does not rename the conversation)."""
+        if self.title:
+            return self.title
+        if not self.root.children:
+            return "(new conversation)"
+        text = self.root.children[0].text.strip()
+        first = text.splitlines()[0] if text else ""
+        return first[:TITLE_CHARS] + ("…" if len(first) > TITLE_CHARS else "") or "(empty prompt)"
+
+    # ---------------------------------------------------------- growing the current branch
+    def _append(self, turn: Turn) -> Turn:
+        parent = self.turns[-1] if self.turns else self.root
+        turn.parent = parent
+        parent.children.append(turn)
+        parent.active = len(parent.children) - 1
+        self.turns.append(turn)
+        self.touch()
+        return turn
 
     def add_user(self, text: str) -> Turn:
-        turn = Turn("user", bytearray(text.encode("utf-8")))
-        self.turns.append(turn)
-        return turn
+        return self._append(Turn("user", bytearray(text.encode("utf-8"))))
 
     def begin_answer(self) -> Turn:
-        turn = Turn("assistant")
-        self.turns.append(turn)
-        return turn
+        return self._append(Turn("assistant"))
 
     def drop_answers(self) -> bool:
-        """Remove trailing answers (for regenerate). True when a user turn is left to answer."""
+        """Step back to the last prompt (for regenerate): the answers stay in the tree, and the
+        next begin_answer() adds one beside them. True when a user turn is left to answer."""
         while self.turns and self.turns[-1].role == "assistant":
             self.turns.pop()
         return bool(self.turns)
+
+    # ---------------------------------------------------------- alternatives and branches
+    def follow(self) -> None:
+        """Recompute the current branch from the active children."""
+        path, node = [], self.root
+        while node.children:
+            node.active = min(max(node.active, 0), len(node.children) - 1)
+            node = node.children[node.active]
+            path.append(node)
+        self.turns = path
+
+    @staticmethod
+    def alternatives(turn: Turn) -> tuple[int, int]:
+        """(position, count) of `turn` among the alternatives at its place, 1-based."""
+        siblings = turn.parent.children if turn.parent is not None else [turn]
+        pos = next((i for i, t in enumerate(siblings) if t is turn), 0)
+        return pos + 1, len(siblings)
+
+    def cycle(self, turn: Turn, step: int = 1) -> Turn:
+        """Show the next (or previous) alternative of `turn`; the branch below it follows."""
+        parent = turn.parent
+        if parent is None or len(parent.children) < 2:
+            return turn
+        pos, n = self.alternatives(turn)
+        parent.active = (pos - 1 + step) % n
+        self.follow()
+        self.touch()
+        return parent.children[parent.active]
+
+    def edit(self, turn: Turn, text: str) -> Turn:
+        """A new prompt in place of the user turn `turn`: a new branch starts there, and the old
+        one (with everything that followed it) stays reachable with cycle()."""
+        at = next(i for i, t in enumerate(self.turns) if t is turn)
+        del self.turns[at:]
+        return self.add_user(text)
+
+    def last_answer_turn(self) -> Turn | None:
+        for t in reversed(self.turns):
+            if t.role == "assistant":
+                return t
+        return None
+
+    def walk(self) -> Iterator[Turn]:
+        """Every turn of the tree, parents before children."""
+        stack = list(reversed(self.root.children))
+        while stack:
+            t = stack.pop()
+            yield t
+            stack.extend(reversed(t.children))
 
     def user_prompts(self) -> list[str]:
         """Earlier prompts, oldest first (the prompt box's Up/Down history)."""

@@ -10,12 +10,16 @@ from textual.app import App
 from blt_model.io.files import atomic_write_text
 
 
-def write_text_or_report(app: App, path: Path, text: str, what: str) -> bool:
+def write_text_or_report(app: App, path: Path, text: str, what: str, *, notify: bool = True,
+                         note: str = "") -> bool:
+    """`notify=False` writes without a toast on failure (a save retried every second while an
+    answer streams reports its failure once); `note` ends the toast."""
     try:
         atomic_write_text(path, text)
     except OSError as e:
-        app.notify(f"Could not save {what} to {path}: {e.strerror or e}", severity="error",
-                   timeout=10)
+        if notify:
+            app.notify(f"Could not save {what} to {path}: {e.strerror or e}{note}", severity="error",
+                       timeout=10)
         return False
     return True
 

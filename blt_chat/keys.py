@@ -32,7 +32,8 @@ CHAT_KEYS = [
     Key("escape", "stop", "Stop", "stop generation (within one byte); closes any open screen first",
         id="stop", show=False, palette="Stop generation"),
     # F-keys are priority bindings: the footer lists priority bindings first, so all F-keys
-    # are, to keep them in order (and the prompt's TextArea binds F6/F7 itself)
+    # are, to keep them in order (and the prompt's TextArea binds F6/F7 itself). F9 and F10 are
+    # not in the footer: F1-F8 fill it at 80 columns (the welcome, help and palette show them).
     Key("f1", "help", "Help", "help: keys and file locations", id="help", priority=True,
         palette="Help"),
     Key("f2", "settings", "Settings", "settings: patching scheme and thresholds, sampling, device, "
@@ -41,16 +42,22 @@ CHAT_KEYS = [
         id="open_model", priority=True, palette="Open model…"),
     Key("f4", "inspector", "Inspect", "patch inspector (paste text, open a file, inspect the last "
         "answer)", id="inspector", priority=True, palette="Patch inspector"),
-    Key("f5,ctrl+r", "regenerate", "Regen", "regenerate the last answer", id="regenerate",
-        priority=True, palette="Regenerate last answer"),
+    Key("f5,ctrl+r", "regenerate", "Regen", "regenerate the last answer (the earlier answers are "
+        "kept)", id="regenerate", priority=True, palette="Regenerate last answer"),
     Key("f6", "copy_answer", "Copy", "copy the last answer (clipboard, and a file as fallback)",
         id="copy_answer", priority=True, palette="Copy last answer"),
-    Key("f7", "export", "Export", "export the transcript (Markdown and JSON)", id="export",
-        priority=True, palette="Export transcript"),
+    Key("f7", "export", "Export", "export the transcript of the current branch (Markdown and JSON)",
+        id="export", priority=True, palette="Export transcript"),
     Key("f8", "toggle_theme", "Theme", "light/dark theme", id="toggle_theme", priority=True,
         palette="Toggle light/dark theme"),
-    Key("ctrl+l", "clear", "Clear", "clear the conversation", id="clear", show=False,
-        palette="Clear conversation"),
+    Key("f9", "conversations", "Chats", "conversations: open, rename, delete, start a new one",
+        id="conversations", show=False, priority=True, palette="Conversations…"),
+    Key("f10", "branches", "Branches", "branches: kept answers, edited prompts; edit an earlier prompt",
+        id="branches", show=False, priority=True, palette="Branches / edit an earlier prompt"),
+    Key("ctrl+n", "next_answer", "Next", "next kept answer of the last prompt (it shows 2/3)",
+        id="next_answer", show=False, palette="Next kept answer"),
+    Key("ctrl+l", "clear", "New", "new conversation (the current one is kept: F9 lists it)", id="clear",
+        show=False, palette="New conversation"),
 ]
 
 # Textual's own app keys (App.BINDINGS / App.COMMAND_PALETTE_BINDING), listed for the help.
@@ -68,8 +75,28 @@ INSPECTOR_KEYS = [
     Key("ctrl+g", "export_json", "JSON", "export the patches as JSON"),
 ]
 
+# The conversations screen (F9) and the branches screen (F10); "" = handled by the list widget.
+CONVERSATION_KEYS = [
+    Key("escape", "close", "Back", "back to the chat"),
+    Key("enter", "", "Open", "open the selected conversation"),
+    Key("n", "new", "New", "start a new conversation"),
+    Key("r", "rename", "Rename", "rename the selected conversation"),
+    Key("d,delete", "delete", "Delete", "delete the selected conversation (asks first)"),
+]
+
+BRANCH_KEYS = [
+    Key("escape", "close", "Back", "back to the chat, showing the chosen branch"),
+    Key("left", "switch(-1)", "Prev", "previous alternative of the selected turn (1/3 shows which)"),
+    Key("right", "switch(1)", "Next", "next alternative of the selected turn; the branch below follows"),
+    Key("enter", "", "Edit", "edit the selected prompt: Enter in the prompt box starts a new branch"),
+]
+
 # Palette commands without a key: (title, help, action on the chat screen).
 EXTRA_COMMANDS = [
+    ("Rename conversation", "Give the current conversation a title", "rename_conversation"),
+    ("Delete conversation", "Delete the current conversation's file (asks first)",
+     "delete_conversation"),
+    ("Previous kept answer", "Show the previous kept answer of the last prompt", "next_answer(-1)"),
     ("Inspect last answer", "Open the patch inspector on the last answer", "inspect_last"),
     ("Toggle entropy colours", "Show or hide entropy backgrounds", "toggle_entropy"),
     ("Toggle patch marks", "Show or hide patch boundary marks", "toggle_marks"),
@@ -96,7 +123,8 @@ def bindings(keys: list[Key]) -> list[Binding]:
 def key_display(keys: str) -> str:
     """"f3,ctrl+o" -> "F3 / Ctrl+O" (the spelling of the help screen and the README)."""
     def one(key: str) -> str:
-        special = {"escape": "Esc", "enter": "Enter", "up": "Up", "down": "Down"}
+        special = {"escape": "Esc", "enter": "Enter", "up": "Up", "down": "Down", "left": "Left",
+                   "right": "Right", "delete": "Delete"}
         return "+".join(special.get(p, p.upper() if p[:1] == "f" and p[1:].isdigit() else p.title())
                         for p in key.split("+"))
     return " / ".join(one(k) for k in keys.split(","))
@@ -112,6 +140,19 @@ def chat_key_rows() -> list[tuple[str, str]]:
 
 def inspector_key_rows() -> list[tuple[str, str]]:
     return key_rows(INSPECTOR_KEYS)
+
+
+def conversation_key_rows() -> list[tuple[str, str]]:
+    return key_rows(CONVERSATION_KEYS)
+
+
+def branch_key_rows() -> list[tuple[str, str]]:
+    return key_rows(BRANCH_KEYS)
+
+
+def key_hint(keys: list[Key]) -> str:
+    """One line of a screen's keys, for screens without a footer."""
+    return " · ".join(f"{key_display(k.keys)} {k.label}" for k in keys)
 
 
 def palette_commands() -> list[tuple[str, str, str]]:

@@ -48,3 +48,18 @@ class PromptSubmitted(Message):
     """Enter in the prompt box."""
 
     text: str
+
+
+@dataclass
+class ConversationRenamed(Message):
+    """The conversations screen asks to give the conversation saved in `path` a new title."""
+
+    path: Path
+    title: str
+
+
+@dataclass
+class ConversationDeleted(Message):
+    """The conversations screen asks to delete the conversation saved in `path` (confirmed)."""
+
+    path: Path

@@ -7,8 +7,6 @@ is handed in by the app (`set_service`); the conversation logic lives in convers
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -24,16 +22,17 @@ from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
 from ..conversation import Conversation, StopHoldback, Turn, prompt_bytes_seen, stop_string
-from ..files import screenshot_or_report, write_text_or_report
 from ..keys import CHAT_KEYS, bindings
-from ..messages import GenerationDone, GenerationEvent, PromptSubmitted, SettingChanged
-from ..render import visible_text
+from ..messages import GenerationDone, GenerationEvent, PromptSubmitted
 from ..service import ModelService
-from ..settings import THEMES, Settings, export_dir, settings_path
+from ..settings import Settings, export_dir, settings_path
+from ..store import conversations_dir
 from ..widgets.commands import BLTCommands
 from ..widgets.prompt import PromptBox
 from ..widgets.status import GenStats, StatusBar, StatusInfo
 from ..widgets.transcript import Transcript
+from .chat_commands import ChatCommands
+from .chat_history import ChatHistory
 from .help import HelpScreen
 from .inspector import InspectorScreen
 from .model_picker import ModelPicker
@@ -50,7 +49,8 @@ def welcome_text(svc: ModelService) -> str:
             "Type a prompt and press Enter; the model answers byte by byte. Each byte's background "
             "is the entropy the patcher saw: blue = predictable, red = surprising (legend in the "
             "status bar). ▏ marks where a new patch starts; patches alternate in shade.\n"
-            "F1 help · F2 settings · F3 open a model · F4 patch inspector · Esc stops an answer.")
+            "F1 help · F2 settings · F3 open a model · F4 patch inspector · Esc stops an answer · "
+            "F9 saved conversations · F10 branches.")
 
 
 def scheme_name(cfg: Any) -> str:
@@ -64,7 +64,7 @@ def scheme_threshold(cfg: Any) -> float | None:
     return {"entropy": cfg.entropy_threshold, "monotonic": cfg.monotonic_threshold}.get(name)
 
 
-class ChatScreen(Screen):
+class ChatScreen(ChatHistory, ChatCommands, Screen):
     CSS_PATH = "chat.tcss"
     BINDINGS = bindings(CHAT_KEYS)
     COMMANDS = {BLTCommands}
@@ -101,7 +101,8 @@ class ChatScreen(Screen):
         yield Transcript(id="transcript")
         yield StatusBar(id="status").data_bind(ChatScreen.model_label, ChatScreen.random_weights,
                                                 ChatScreen.info)
-        yield PromptBox(id="prompt", history=self.conversation.user_prompts)
+        # a lambda: the conversation object is replaced when another one is opened
+        yield PromptBox(id="prompt", history=lambda: self.conversation.user_prompts())
         yield Footer(show_command_palette=False, compact=True)
 
     @property
@@ -125,6 +126,7 @@ class ChatScreen(Screen):
         self.apply_display_options()
         self.set_interval(1 / self.flush_hz, self._tick)
         self.watch_random_weights(self.random_weights)
+        self.reopen_last()
         if self.service is not None:  # handed over before the screen was mounted
             self.set_service(self.service)
 
@@ -159,10 +161,14 @@ class ChatScreen(Screen):
         self.sub_title = svc.label + (f" — {svc.path}" if svc.path else "")
         if not self.turns:
             self.transcript.clear()
-            self.transcript.add_info(welcome_text(svc))
+            self.show_welcome()
         else:
             self.transcript.add_info(f"Model: {svc.label} ({svc.params_text} params, {svc.device})")
         self._publish()
+
+    def show_welcome(self) -> None:
+        if self.service is not None:
+            self.transcript.add_info(welcome_text(self.service))
 
     def model_defaults(self) -> dict[str, Any]:
         if self.service is None:
@@ -211,6 +217,8 @@ class ChatScreen(Screen):
     def _tick(self) -> None:
         if self.transcript.flush() or self.generating:
             self._publish()
+        if self.generating:
+            self.save_while_streaming()
 
     # ------------------------------------------------------------------ sending
     @on(PromptSubmitted)
@@ -229,8 +237,7 @@ class ChatScreen(Screen):
         self.prompt_box.clear()
         if not self.turns:
             self.transcript.clear()  # the welcome goes once the conversation starts
-        self.conversation.add_user(text)
-        self.transcript.add_user(text)
+        self.add_prompt(text)
         self.transcript.follow_stream()
         self._start_generation()
         return True
@@ -258,7 +265,7 @@ class ChatScreen(Screen):
         self._state = "generating"
         if cut_note:
             self.transcript.add_info(f"⚠ {cut_note}")
-        self.transcript.begin_answer("blt ›")
+        self.transcript.begin_answer(self.answer_started(self.current, svc, settings, cfg))
         self.transcript.follow_stream()
         self._stop_event = threading.Event()
         self.generating = True
@@ -323,6 +330,7 @@ class ChatScreen(Screen):
             self.current.note = note
         self.transcript.end_answer(note)
         self._publish()
+        self.answer_finished(self.current, reason)
 
     # ------------------------------------------------------------------ bindings' state
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -338,6 +346,8 @@ class ChatScreen(Screen):
     # ------------------------------------------------------------------ actions
     def action_stop(self) -> None:
         if not self.generating:
+            if self.cancel_edit():  # Esc also leaves the editing of an earlier prompt
+                return
             raise SkipAction()
         if self._stop_event is not None:
             self._stop_event.set()
@@ -352,7 +362,8 @@ class ChatScreen(Screen):
         self.app.push_screen(name)
 
     def action_help(self) -> None:
-        self._push_kept("help", lambda: HelpScreen(str(settings_path()), str(export_dir())))
+        self._push_kept("help", lambda: HelpScreen(str(settings_path()), str(export_dir()),
+                                                   str(conversations_dir())))
 
     def action_settings(self) -> None:
         defaults = self.model_defaults()
@@ -398,105 +409,9 @@ class ChatScreen(Screen):
         if not self.conversation.drop_answers():
             self.notify("Nothing to regenerate yet.", severity="warning")
             return
-        self._rebuild_transcript()
+        self.rebuild_transcript()
         self._start_generation()
 
     def action_clear(self) -> None:
-        if self.generating:
-            self.action_stop()
-        self.conversation.clear()
-        self.n_turns = 0
-        self.counters.reset()
-        self._state = "idle"
-        self.transcript.clear()
-        if self.service is not None:
-            self.transcript.add_info(welcome_text(self.service))
-        self._publish()
-
-    def action_copy_answer(self) -> None:
-        data = self.conversation.last_answer()
-        if not data:
-            self.notify("No answer to copy yet.", severity="warning")
-            return
-        text = data.decode("utf-8", errors="replace")
-        self.app.copy_to_clipboard(text)
-        path = export_dir() / "last-answer.txt"
-        if write_text_or_report(self.app, path, text, "a copy of the answer"):
-            self.notify(f"Copied {len(data)} bytes (also saved to {path}, in case your terminal "
-                        "ignores clipboard requests)", title="Copied")
-
-    def action_export(self) -> None:
-        if not self.turns:
-            self.notify("Nothing to export yet.", severity="warning")
-            return
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        md_path = export_dir() / f"transcript-{stamp}.md"
-        js_path = md_path.with_suffix(".json")
-        md, doc = self.transcript_documents()
-        if (write_text_or_report(self.app, md_path, md, "the transcript")
-                and write_text_or_report(self.app, js_path, json.dumps(doc, indent=1, ensure_ascii=False),
-                                         "the transcript")):
-            self.notify(f"{md_path}\n{js_path}", title="Transcript exported")
-
-    def transcript_documents(self) -> tuple[str, dict]:
-        """The conversation as Markdown and as a JSON document (every byte with its entropy)."""
-        svc = self.service
-        model = svc.label if svc else "?"
-        md = [f"# blt-chat transcript\n\nModel: {model}" + (f" ({svc.path})" if svc and svc.path else "")
-              + f"  \nTemplate: {self.settings.template}\n"]
-        turns_json = []
-        for t in self.turns:
-            who = "You" if t.role == "user" else "BLT"
-            md.append(f"**{who}:**\n\n```text\n{visible_text(bytes(t.data))}\n```\n")
-            if t.note:
-                md.append(f"*{t.note.lstrip('■ ')}*\n")
-            entry: dict[str, Any] = {"role": t.role, "text": t.text, "bytes_hex": bytes(t.data).hex()}
-            if t.role == "assistant":
-                entry["note"] = t.note
-                entry["bytes"] = [
-                    {"byte": r.byte, "entropy": r.entropy if math.isfinite(r.entropy) else None,
-                     "patch_start": r.patch_start, "patch_index": r.patch_index,
-                     "prob": r.prob if math.isfinite(r.prob) else None}
-                    for r in t.records]
-            turns_json.append(entry)
-        doc = {"format": "blt-chat transcript v1", "model": model,
-               "model_path": str(svc.path) if svc and svc.path else None,
-               "settings": self.settings.to_dict(), "turns": turns_json}
-        return "\n".join(md), doc
-
-    def _change(self, name: str, value: Any) -> None:
-        """Settings changed from here go through the app, like the settings screen's."""
-        self.app.post_message(SettingChanged(name, value))
-
-    def action_toggle_theme(self) -> None:
-        dark = self.app.current_theme.dark if self.app.current_theme else True
-        self._change("theme", THEMES[1] if dark else THEMES[0])
-
-    def action_toggle_entropy(self) -> None:
-        self._change("show_entropy", not self.settings.show_entropy)
-
-    def action_toggle_marks(self) -> None:
-        self._change("show_patch_marks", not self.settings.show_patch_marks)
-
-    def action_template(self, name: str) -> None:
-        self._change("template", name)
-        self.notify(f"Prompt template: {name}")
-
-    def action_scheme(self, name: str) -> None:
-        self._change("scheme", name)
-        self.notify(f"Patching scheme: {name}")
-
-    def action_screenshot_svg(self) -> None:
-        path = screenshot_or_report(self.app, export_dir())
-        if path is not None:
-            self.notify(f"Saved {path}", title="Screenshot")
-
-    def _rebuild_transcript(self) -> None:
-        tr = self.transcript
-        tr.clear()
-        for t in self.turns:
-            if t.role == "user":
-                tr.add_user(t.text)
-            else:
-                tr.add_answer(t.records, note=t.note or None)
-        self.n_turns = len(self.turns)
+        """Ctrl+L: a new conversation; the current one stays saved (F9 lists it)."""
+        self.new_conversation()

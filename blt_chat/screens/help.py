@@ -8,7 +8,14 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-from ..keys import CHAT_KEYS, chat_key_rows, inspector_key_rows, markdown_table
+from ..keys import (
+    CHAT_KEYS,
+    branch_key_rows,
+    chat_key_rows,
+    conversation_key_rows,
+    inspector_key_rows,
+    markdown_table,
+)
 from .closing import close
 
 
@@ -18,7 +25,7 @@ def _code(text: str) -> str:
     return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
 
 
-def help_markdown(config_path: str, export_path: str) -> str:
+def help_markdown(config_path: str, export_path: str, conversations_path: str = "") -> str:
     ids = ", ".join(f"`{k.id}`" for k in CHAT_KEYS if k.id)
     return f"""# blt-chat
 
@@ -34,10 +41,23 @@ where a new patch starts, and patches alternate in shade.
 
 {markdown_table(inspector_key_rows())}
 
+## Conversations screen keys (F9)
+
+{markdown_table(conversation_key_rows())}
+
+## Branches screen keys (F10)
+
+{markdown_table(branch_key_rows())}
+
+Regenerating keeps the earlier answers (an answer shows `2/3`); editing an earlier prompt starts
+a branch beside the old one.
+
 ## Files
 
 - Settings: {_code(config_path)} (set `BLT_CHAT_CONFIG_DIR` to move it)
 - Exports (transcripts, SVG, patches, copied answers): {_code(export_path)}
+- Conversations (one JSON file each, saved as you go): {_code(conversations_path)} (set
+  `BLT_CHAT_DATA_DIR` to move it and the exports)
 
 Keys can be remapped with a `keymap` object in the settings file, e.g.
 `"keymap": {{"regenerate": "ctrl+g"}}` (binding ids: {ids}).
@@ -50,9 +70,9 @@ class HelpScreen(ModalScreen[None]):
     CSS_PATH = "help.tcss"
     BINDINGS = [Binding("escape,f1,q", "close", "Close")]
 
-    def __init__(self, config_path: str, export_path: str) -> None:
+    def __init__(self, config_path: str, export_path: str, conversations_path: str = "") -> None:
         super().__init__()
-        self.text = help_markdown(config_path, export_path)
+        self.text = help_markdown(config_path, export_path, conversations_path)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():

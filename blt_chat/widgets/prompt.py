@@ -23,9 +23,11 @@ class PromptBox(SafeTextArea, inherit_bindings=False):
     BINDINGS = [b for b in TextArea.BINDINGS
                 if not (isinstance(b, Binding) and b.key in ("f6", "f7"))]
 
+    DEFAULT_TITLE = "Prompt — Enter sends · Ctrl+J newline · Esc stops"
+
     def __init__(self, history: Callable[[], list[str]] = list, **kw) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kw)
-        self.border_title = "Prompt — Enter sends · Ctrl+J newline · Esc stops"
+        self.border_title = self.DEFAULT_TITLE
         self.history_source = history
         self._history = PromptHistory()
 

@@ -122,8 +122,8 @@ class Transcript(ScrollView, can_focus=True):
         self._update_size()
         self.refresh()
 
-    def add_user(self, text: str) -> None:
-        self._add_block("you ›", ROLE_USER, text_glyphs(text))
+    def add_user(self, text: str, header: str = "you ›") -> None:
+        self._add_block(header, ROLE_USER, text_glyphs(text))
 
     def add_info(self, text: str) -> None:
         self._add_block(None, ROLE_INFO, text_glyphs(text))

@@ -1,5 +1,4 @@
-"""The Byte Latent Transformer: entropy model + local encoder + global transformer + local decoder
-(docs/architecture.md section 3: the data flow from bytes to logits, with the paper's names)."""
+"""The Byte Latent Transformer: entropy model + local encoder + global transformer + local decoder."""
 
 from __future__ import annotations
 

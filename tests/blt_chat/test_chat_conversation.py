@@ -85,7 +85,7 @@ def test_prompt_history_from_an_empty_box():
 
 
 def test_conversation_module_does_not_import_textual_or_torch():
-    code = ("import sys, blt_chat.conversation; "
+    code = ("import sys, blt_chat.conversation, blt_chat.store; "
             "print(any(m.split('.')[0] in ('textual', 'torch') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -7,14 +7,20 @@ import re
 from pathlib import Path
 
 from blt_chat.keys import (
+    BRANCH_KEYS,
     CHAT_KEYS,
+    CONVERSATION_KEYS,
     INSPECTOR_KEYS,
+    branch_key_rows,
     chat_key_rows,
+    conversation_key_rows,
     inspector_key_rows,
     key_display,
     palette_commands,
 )
 from blt_chat.screens import ChatScreen, InspectorScreen
+from blt_chat.screens.branches import BranchesScreen
+from blt_chat.screens.conversations import ConversationsScreen
 from blt_chat.screens.help import help_markdown
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -33,9 +39,11 @@ def readme_tables() -> list[list[tuple[str, str]]]:
 
 
 def test_readme_key_tables_match_the_bindings():
-    chat, inspector = readme_tables()
+    chat, inspector, conversations, branches = readme_tables()
     assert chat == chat_key_rows()
     assert inspector == inspector_key_rows()
+    assert conversations == conversation_key_rows()
+    assert branches == branch_key_rows()
 
 
 def binding_rows(screen_cls) -> list[tuple[str, str]]:
@@ -45,14 +53,17 @@ def binding_rows(screen_cls) -> list[tuple[str, str]]:
 def test_screens_bind_exactly_the_key_table():
     assert binding_rows(ChatScreen) == [(k.keys, k.action) for k in CHAT_KEYS]
     assert binding_rows(InspectorScreen) == [(k.keys, k.action) for k in INSPECTOR_KEYS]
-    for screen_cls in (ChatScreen, InspectorScreen):
+    assert binding_rows(ConversationsScreen) == [(k.keys, k.action) for k in CONVERSATION_KEYS if k.action]
+    assert binding_rows(BranchesScreen) == [(k.keys, k.action) for k in BRANCH_KEYS if k.action]
+    for screen_cls in (ChatScreen, InspectorScreen, ConversationsScreen, BranchesScreen):
         for name in {b.action.split("(")[0] for b in screen_cls.BINDINGS}:
             assert hasattr(screen_cls, f"action_{name}"), name
 
 
 def test_help_and_palette_come_from_the_table():
-    text = help_markdown("/cfg/settings.json", "/data/exports")
-    for key, action in chat_key_rows() + inspector_key_rows():
+    text = help_markdown("/cfg/settings.json", "/data/exports", "/data/conversations")
+    assert "/data/conversations" in text
+    for key, action in chat_key_rows() + inspector_key_rows() + conversation_key_rows() + branch_key_rows():
         assert f"| {key} | {action} |" in text
     commands = {action for _t, _h, action in palette_commands()}
     assert {k.action for k in CHAT_KEYS if k.palette} <= commands
