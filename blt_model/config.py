@@ -51,7 +51,7 @@ def _is_bool(v: object) -> bool:
 
 @dataclass
 class PatchingConfig:
-    """How a byte sequence is cut into patches (docs/architecture.md, "The online patching rule").
+    """How a byte sequence is cut into patches (docs/architecture.md, section 2).
 
     scheme: "entropy" (threshold on the entropy model's next-byte entropy, or its monotonic
     variant with `use_monotonic`), "fixed" (stride bytes per patch) or "space".

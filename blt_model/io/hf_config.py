@@ -60,7 +60,8 @@ def _need(cond: bool, where: str, msg: str) -> None:
 
 
 class SubConfig:
-    """One sub-config (encoder, decoder, global, patcher) with transformers' defaults."""
+    """One sub-config (encoder, decoder, global, patcher) with transformers' defaults; `hidden`,
+    `heads`, `layers`, `ffn` (intermediate size) and `kv_heads` checked and resolved."""
 
     def __init__(self, raw: dict, name: str, where: str) -> None:
         d = raw.get(name)
@@ -77,8 +78,11 @@ class SubConfig:
             low = 0 if key == "num_hidden_layers" else 1
             _need(isinstance(v, int) and not isinstance(v, bool) and v >= low, where,
                   f"{name}.{key} must be an integer >= {low}, got {v!r}")
+        self.hidden, self.heads, self.layers = (int(self.d[k]) for k in ("hidden_size", "num_attention_heads",
+                                                                         "num_hidden_layers"))
         if name == "encoder_config" and self.d.get("intermediate_size") is None:
             self.d["intermediate_size"] = int(8 * self.hidden / 3)
+        self.ffn = int(self.d["intermediate_size"])
         heads = self.heads
         _need(self.hidden % heads == 0, where,
               f"{name}.num_attention_heads {heads} does not divide hidden_size {self.hidden}")
@@ -95,22 +99,6 @@ class SubConfig:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.d.get(key, default)
-
-    @property
-    def hidden(self) -> int:
-        return int(self.d["hidden_size"])
-
-    @property
-    def heads(self) -> int:
-        return int(self.d["num_attention_heads"])
-
-    @property
-    def layers(self) -> int:
-        return int(self.d["num_hidden_layers"])
-
-    @property
-    def ffn(self) -> int:
-        return int(self.d["intermediate_size"])
 
     @property
     def head_dim(self) -> int:

@@ -1,6 +1,6 @@
 """Local decoder: byte states read patch latents, then a windowed causal stack -> logits.
 
-Causality: the state at position t predicts id t + 1; with j the patch holding t + 1, it may
+Causality (docs/architecture.md, "Decoder causality"): the state at position t predicts id t + 1; with j the patch holding t + 1, it may
 read latents of patches <= j - 1 only. `read` gives r = j - 1 per position. With hierarchical
 memory M, the byte reads patches r - M + 1 .. r; an optional gate sigmoid(W h + b) scales what
 the cross-attention adds to the residual stream. M = 1 and no gate is plain BLT.

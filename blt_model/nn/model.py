@@ -1,4 +1,5 @@
-"""The Byte Latent Transformer: entropy model + local encoder + global transformer + local decoder."""
+"""The Byte Latent Transformer: entropy model + local encoder + global transformer + local decoder
+(docs/architecture.md section 3: the data flow from bytes to logits, with the paper's names)."""
 
 from __future__ import annotations
 

@@ -31,3 +31,19 @@ def test_stored_v1_checkpoint_gives_the_same_logits(name: str) -> None:
         lengths, _ = model.patch(ids)
     assert lengths[0].tolist() == expected["patch_lengths"].tolist()
     torch.testing.assert_close(logits[expected["positions"]], expected["logits"], atol=1e-6, rtol=0)
+
+
+def test_shipped_config_is_in_the_nested_format() -> None:
+    """assets/models/blt-tiny-en/config.json was re-saved in the nested format (the same config
+    as its flat original, so the same logits); it round-trips unchanged."""
+    import json
+
+    from blt_model import BLTConfig
+    from blt_model.config import FLAT_PATCHING_KEYS
+
+    path = Path(__file__).parents[2] / "assets" / "models" / "blt-tiny-en" / "config.json"
+    text = path.read_text()
+    assert not set(FLAT_PATCHING_KEYS) & set(json.loads(text))
+    cfg = BLTConfig.from_json(text)
+    assert cfg.patching.scheme == "space" and cfg.entropy_threshold_calibrated
+    assert cfg.to_json() + "\n" == text
