@@ -1,4 +1,4 @@
-"""Patching: where patches start (architecture.md section 2). Pure functions, no model.
+"""Patching: where patches start (docs/architecture.md section 2). Pure functions, no model.
 
 Convention: for ids of length T, `starts` has T + 1 columns. starts[:, s] says whether
 position s starts a patch. Column 0 (BOS, patch 0) and column 1 are always True. Column T is
