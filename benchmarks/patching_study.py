@@ -41,12 +41,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from _common import write_json  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from blt_model import BLT, BLTConfig, calibrate_threshold  # noqa: E402
 from blt_model.ids import OFFSET  # noqa: E402
-from blt_model.io.checkpoint import atomic_write_text  # noqa: E402
 from blt_model.nn.attention import SelfAttention  # noqa: E402
 from blt_model.nn.model import lm_loss  # noqa: E402
 from blt_model.train.data import ByteDataset, collate_batch, read_documents, split_documents  # noqa: E402
@@ -239,7 +239,7 @@ def run_seed(a: argparse.Namespace) -> None:
         state["results"][name] = r = run_variant(name, changes, a, ds, spans, ent, state)
         console.print(f"seed {a.seed}: {name}: {r['bits_per_byte']:.4f} bpb, patch {r['mean_patch_size']:.2f}, "
                       f"{r['steps']} steps, {r['cpu_seconds_charged']:.0f} CPU-s charged")
-        atomic_write_text(path, json.dumps(state, indent=1) + "\n")  # a cut-off run resumes here
+        write_json(path, state, indent=1)  # a cut-off run resumes here
 
 
 def summarise(runs: list[dict]) -> list[tuple]:

@@ -15,9 +15,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from platformdirs import user_config_path, user_data_path
+
+if TYPE_CHECKING:
+    from blt_model.inference.sampling import SamplingConfig
 
 APP_NAME = "blt-chat"
 SETTINGS_FILE = "settings.json"
@@ -172,6 +175,7 @@ class Settings:
                 setattr(self, name, parse_field(name, getattr(self, name)))
             except ValueError as e:
                 raise ValueError(f"{name}: {e}") from None
+        self.sampling_config()  # the library's own checks of the sampling values
         for name in ("show_entropy", "show_patch_marks"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: must be true or false")
@@ -182,6 +186,15 @@ class Settings:
         if not isinstance(self.keymap, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in self.keymap.items()):
             raise ValueError("keymap: must map binding ids to key strings")
+
+    def sampling_config(self) -> SamplingConfig:
+        """The sampling fields as blt_model's SamplingConfig, which validates them (the ranges
+        in NUMERIC_FIELDS only bound what the settings panel accepts)."""
+        from blt_model.inference.sampling import SamplingConfig  # torch: imported when first asked
+
+        return SamplingConfig(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
+                              repetition_penalty=self.repetition_penalty, seed=self.seed,
+                              max_new_bytes=self.max_new_bytes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -93,7 +93,7 @@ def score(model: BLT, weights: Path, files: dict[str, bytes], cache: Path) -> di
 
 
 def samples(model: BLT) -> dict[str, dict[str, str]]:
-    return {p: {str(t): generate_text(model, p, max_length=300, temperature=t, top_k=0, seed=1)
+    return {p: {str(t): generate_text(model, p, max_new_bytes=300, temperature=t, top_k=0, seed=1)
                 for t in TEMPERATURES} for p in PROMPTS}
 
 

@@ -104,7 +104,12 @@ def _write_patches(events: Iterator[Any], label: str, err: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..inference.generation import generate_stream
+    from ..inference.sampling import SamplingConfig
 
+    # checked before the model loads; a bad value is a one-line error with exit status 2
+    sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                              repetition_penalty=args.repetition_penalty, seed=args.seed,
+                              max_new_bytes=args.max_bytes)
     device = pick_device(args.device)
     model, label = load_model_arg(args.model, device, allow_random=True, seed=args.seed,
                                   dtype=torch_dtype(args.dtype))
@@ -114,9 +119,7 @@ def run(args: argparse.Namespace) -> int:
                   "weights, so the output is noise. Train one with `blt train` and pass --model DIR.")
     # the prompt's own bytes: argv was decoded with surrogateescape, so invalid UTF-8 survives
     prompt = os.fsencode(args.prompt)
-    events = generate_stream(model, prompt, max_new_bytes=args.max_bytes, temperature=args.temperature,
-                             top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
-                             seed=args.seed, report_prompt=args.show_patches)
+    events = generate_stream(model, prompt, sampling, report_prompt=args.show_patches)
     if args.show_patches:
         _write_patches(_named_events(events, label), label, err)
     else:

@@ -52,3 +52,16 @@ def test_recent_list_is_bounded_and_deduplicated():
     s.add_recent("/m/3")
     assert s.recent_models[0] == "/m/3" and len(s.recent_models) == 10
     assert len(set(s.recent_models)) == 10
+
+
+def test_sampling_settings_are_the_librarys_sampling_config():
+    """The app's sampling values become blt_model's SamplingConfig, whose checks are the ones
+    that count (the panel's ranges only bound what it offers)."""
+    from blt_model import SamplingConfig
+
+    s = Settings(temperature=0.5, top_k=7, top_p=0.9, repetition_penalty=1.2, max_new_bytes=33, seed=4)
+    assert s.sampling_config() == SamplingConfig(temperature=0.5, top_k=7, top_p=0.9, repetition_penalty=1.2,
+                                                 max_new_bytes=33, seed=4)
+    s.top_p = float("nan")
+    with pytest.raises(ValueError, match="top_p"):
+        s.sampling_config()

@@ -4,14 +4,10 @@ import pytest
 import torch
 
 from blt_model import EOS_ID, OFFSET, encode
-from blt_model.inference.generation import (
-    IncrementalState,
-    generate_stream,
-    generate_text,
-    greedy_ids,
-    reference_step,
-)
+from blt_model.inference.engine import reference_step
+from blt_model.inference.generation import generate_stream, generate_text, greedy_ids
 from blt_model.inference.sampling import sampling_distribution
+from blt_model.inference.state import IncrementalState
 from tests.helpers import tiny_model
 
 SCHEMES = {
@@ -81,8 +77,8 @@ def test_cached_steps_equal_reference_prefix_by_prefix():
 def test_greedy_identical_with_and_without_cache(scheme):
     model = tiny_model(decoder_memory_patches=2)
     cfg = model.config.patching.replace(**SCHEMES[scheme])
-    a = greedy_ids(model, PROMPT, 120, cfg, use_cache=True)
-    b = greedy_ids(model, PROMPT, 120, cfg, use_cache=False)
+    a = greedy_ids(model, PROMPT, 120, cfg, engine="cached")
+    b = greedy_ids(model, PROMPT, 120, cfg, engine="reference")
     assert a == b and len(a) == 120
 
 
@@ -126,9 +122,9 @@ def test_stream_events_and_prompt_report():
 
 def test_seed_makes_sampling_reproducible():
     model = tiny_model()
-    a = generate_text(model, "abc", 60, temperature=1.0, seed=7)
-    b = generate_text(model, "abc", 60, temperature=1.0, seed=7)
-    c = generate_text(model, "abc", 60, temperature=1.0, seed=8)
+    a = generate_text(model, "abc", max_new_bytes=60, temperature=1.0, seed=7)
+    b = generate_text(model, "abc", max_new_bytes=60, temperature=1.0, seed=7)
+    c = generate_text(model, "abc", max_new_bytes=60, temperature=1.0, seed=8)
     assert a == b and a != c
 
 
@@ -145,19 +141,19 @@ def test_stop_event_stops_between_bytes():
 
 def test_context_limit_generation_continues():
     model = tiny_model(max_position_embeddings=64)
-    for use_cache in (True, False):
-        out = greedy_ids(model, "x" * 50, 100, use_cache=use_cache)
+    for engine in ("cached", "reference"):
+        out = greedy_ids(model, "x" * 50, 100, engine=engine)
         assert len(out) == 100
-    assert greedy_ids(model, "y" * 50, 100, use_cache=True) == greedy_ids(model, "y" * 50, 100, use_cache=False)
+    assert greedy_ids(model, "y" * 50, 100, engine="cached") == greedy_ids(model, "y" * 50, 100, engine="reference")
 
 
 def test_generate_text_stops_and_decodes_safely():
     model = tiny_model()
-    text = generate_text(model, b"\xff\xfe binary prompt", max_length=80, temperature=1.5, seed=1)
+    text = generate_text(model, b"\xff\xfe binary prompt", max_new_bytes=80, temperature=1.5, seed=1)
     assert isinstance(text, str)  # invalid UTF-8 becomes U+FFFD, never an exception
-    full = generate_text(model, "abc", 80, temperature=1.0, seed=2)
+    full = generate_text(model, "abc", max_new_bytes=80, temperature=1.0, seed=2)
     stop_at = next(c for c in full[3:] if c.isascii() and c.isprintable())
-    cut = generate_text(model, "abc", 80, temperature=1.0, seed=2, stop=[stop_at])
+    cut = generate_text(model, "abc", max_new_bytes=80, temperature=1.0, seed=2, stop=[stop_at])
     assert cut == full[: full.index(stop_at)]
 
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from blt_model import BLT, CheckpointError, encode, load_model
-from blt_model.inference.generation import IncrementalState, generate_stream, greedy_ids
+from blt_model.inference.generation import generate_stream, greedy_ids
+from blt_model.inference.state import IncrementalState
 
 from ..helpers import SAMPLE_TEXT, tiny_config
 
@@ -102,7 +103,7 @@ def test_converted_model_equals_transformers(variant, tmp_path):
     fed, _, _ = state.feed(ids[0].tolist())
     assert (fed - logits[0]).abs().max().item() <= 1e-4
 
-    events = list(generate_stream(ours, PROMPT, 64, temperature=0.0))
+    events = list(generate_stream(ours, PROMPT, max_new_bytes=64, temperature=0.0))
     prompt_ids = torch.tensor([encode(PROMPT)])
     out = hf.generate(prompt_ids, max_new_tokens=64, do_sample=False, use_cache=False, eos_token_id=2,
                       pad_token_id=0)
@@ -195,7 +196,7 @@ def test_compat_options_keep_cache_equal_to_full_forward():
             assert (fed[t] - model(torch.tensor([ids[: t + 1]]))[0, -1]).abs().max().item() <= 1e-5
     # at a patch boundary the last position reads the patch before (unlike mid-sequence)
     assert (fed[:-1] - full[:-1]).abs().amax(-1).gt(1e-3).sum() >= 5
-    assert greedy_ids(model, "abc", 24) == greedy_ids(model, "abc", 24, use_cache=False)
+    assert greedy_ids(model, "abc", 24) == greedy_ids(model, "abc", 24, engine="reference")
     defaults = tiny_config()
     assert not defaults.cross_attn_double_residual and defaults.global_final_norm
     assert not defaults.last_position_continues_patch

@@ -1,0 +1,162 @@
+"""Generation engines: one interface, two implementations (docs/architecture.md, the
+incremental algorithm).
+
+An engine runs the model over growing byte sequences and reports, for every position it
+consumes, the next-id logits, the entropy model's entropy and whether the position starts a
+patch. `prefill(ids)` starts new sequences from their prompts; `step(next_ids)` appends one id
+to each. The streaming loop (generation.py) is written once over this interface:
+
+- `CachedEngine`: exact incremental generation. Each sequence keeps its caches in an
+  `IncrementalState` (state.py); a step costs one entropy-model step, one encoder step, one
+  decoder step and one global step only when the byte completes a patch.
+- `ReferenceEngine`: no cache; every call is a full forward over the whole sequence. Slow, and
+  the definition the cached engine must equal (tests compare them position by position).
+
+Batches. Both methods take B sequences (`prefill([[...], [...]])`, `step([id_0, id_1])`) and
+return tensors with the batch first. Each sequence has its own online patcher, so its own patch
+boundaries; in a batched cached step the entropy model, encoder and decoder run for all B
+sequences, the global stack only for the sequences whose byte completed a patch (gathered,
+stepped, scattered back), which is what a batched compressor needs. Prompts of different
+lengths will be right-padded in the per-position fields, with their lengths reported. Only
+B == 1 is implemented now: B > 1 raises NotImplementedError.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..config import PatchingConfig
+from ..nn.model import BLT
+from ..patching import patch_starts
+from .state import IncrementalState
+
+__all__ = ["ENGINES", "CachedEngine", "Engine", "ReferenceEngine", "StepOutput", "make_engine", "reference_step"]
+
+
+@dataclass
+class StepOutput:
+    """What one `prefill` or `step` consumed, for B sequences of S consumed positions each."""
+
+    logits: torch.Tensor  # [B, S, V]: logits[b, t] predicts the id after consumed position t
+    entropies: torch.Tensor  # [B, S] float: entropy-model entropy (nats) at each consumed position
+    patch_starts: torch.Tensor  # [B, S] bool: whether each consumed position starts a patch
+    next_start: torch.Tensor  # [B] bool: whether the position the last logits predict starts a patch
+
+    @property
+    def next_logits(self) -> torch.Tensor:
+        """[B, V]: the logits of the id that comes next."""
+        return self.logits[:, -1]
+
+
+@torch.no_grad()
+def reference_step(model: BLT, ids: list[int], cfg: PatchingConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Full forward over `ids` (no cache) -> (logits [T, 260], entropies [T], starts [T + 1])."""
+    dev = next(model.parameters()).device
+    x = torch.tensor([ids], dtype=torch.long, device=dev)
+    ent = model.entropy_model.entropies(x, reset_context=cfg.reset_context)
+    starts = patch_starts(x, ent if cfg.needs_entropies else None, cfg)
+    logits = model(x, starts=starts)[0]
+    return logits, ent[0], starts[0]
+
+
+class Engine(ABC):
+    """The generation interface over `model` with patching `patch_config` (None: the model's)."""
+
+    def __init__(self, model: BLT, patch_config: PatchingConfig | None = None) -> None:
+        self.model = model
+        self.patch_config = patch_config or model.config.patching
+
+    @abstractmethod
+    def prefill(self, ids: Sequence[Sequence[int]]) -> StepOutput:
+        """Start B new sequences (dropping whatever the engine held) with their first ids (BOS
+        first) -> the outputs of every prompt position."""
+
+    @abstractmethod
+    def step(self, next_ids: Sequence[int]) -> StepOutput:
+        """Append one id to each of the B sequences -> the outputs of that position (S = 1)."""
+
+    def memory_bytes(self) -> int:
+        """Bytes the engine keeps between calls (0 where it keeps none)."""
+        return 0
+
+    def _one(self, rows: Sequence, what: str) -> object:
+        """The single row of a batch of 1; batches are designed for but not implemented yet."""
+        if len(rows) != 1:
+            raise NotImplementedError(f"{type(self).__name__}.{what}: batches of {len(rows)} sequences are not "
+                                      "implemented yet; pass one sequence")
+        return rows[0]
+
+
+class CachedEngine(Engine):
+    """Exact incremental generation: one `IncrementalState` per sequence."""
+
+    def __init__(self, model: BLT, patch_config: PatchingConfig | None = None) -> None:
+        super().__init__(model, patch_config)
+        self.states: list[IncrementalState] = []
+
+    def prefill(self, ids: Sequence[Sequence[int]]) -> StepOutput:
+        row = list(self._one(ids, "prefill"))
+        self.states = [IncrementalState(self.model, self.patch_config)]
+        return self._feed(row)
+
+    def step(self, next_ids: Sequence[int]) -> StepOutput:
+        if not self.states:
+            raise RuntimeError("CachedEngine.step: call prefill first")
+        return self._feed([int(self._one(next_ids, "step"))])
+
+    def _feed(self, ids: list[int]) -> StepOutput:
+        state = self.states[0]
+        first_start = state.next_start  # decided by the bytes before these
+        logits, H, next_starts = state.feed(ids)
+        dev = logits.device
+        starts = torch.tensor([first_start, *next_starts[:-1]], dtype=torch.bool, device=dev)
+        return StepOutput(logits[None], torch.tensor([H], device=dev), starts[None],
+                          torch.tensor([next_starts[-1]], dtype=torch.bool, device=dev))
+
+    def memory_bytes(self) -> int:
+        return sum(s.memory_bytes() for s in self.states)
+
+
+class ReferenceEngine(Engine):
+    """No cache: a full forward over each whole sequence at every call."""
+
+    def __init__(self, model: BLT, patch_config: PatchingConfig | None = None) -> None:
+        super().__init__(model, patch_config)
+        self.ids: list[int] = []
+
+    def prefill(self, ids: Sequence[Sequence[int]]) -> StepOutput:
+        self.ids = list(self._one(ids, "prefill"))
+        return self._run(len(self.ids))
+
+    def step(self, next_ids: Sequence[int]) -> StepOutput:
+        if not self.ids:
+            raise RuntimeError("ReferenceEngine.step: call prefill first")
+        self.ids.append(int(self._one(next_ids, "step")))
+        return self._run(1)
+
+    def _run(self, S: int) -> StepOutput:
+        """Outputs of the last S positions of a full forward."""
+        logits, ent, starts = reference_step(self.model, self.ids, self.patch_config)
+        T = len(self.ids)
+        return StepOutput(logits[None, T - S:], ent[None, T - S:], starts[None, T - S:T], starts[T:])
+
+
+ENGINES: dict[str, type[Engine]] = {"cached": CachedEngine, "reference": ReferenceEngine}
+
+
+def make_engine(model: BLT, engine: str | Engine = "cached", patch_config: PatchingConfig | None = None) -> Engine:
+    """An engine by name ("cached" or "reference"), or `engine` itself when it is one already
+    (then it carries its own patching, and `patch_config` must be None)."""
+    if isinstance(engine, Engine):
+        if engine.model is not model:
+            raise ValueError("engine: this engine runs a different model than the one given")
+        if patch_config is not None:
+            raise ValueError("patch_config: an engine instance carries its own; pass it to the engine")
+        return engine
+    if not (isinstance(engine, str) and engine in ENGINES):
+        raise ValueError(f"engine: must be one of {', '.join(ENGINES)} or an Engine, got {engine!r}")
+    return ENGINES[engine](model, patch_config)
