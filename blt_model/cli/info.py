@@ -38,6 +38,13 @@ def _model(args: argparse.Namespace):
     return load_model_arg(str(path), torch.device("cpu"), allow_random=False)
 
 
+def _config_rows(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """(field, value) rows sorted by field; a nested config's fields as `patching.scheme`."""
+    rows = [row for k, v in d.items()
+            for row in (_config_rows(v, f"{prefix}{k}.") if isinstance(v, dict) else [(prefix + k, v)])]
+    return sorted(rows)
+
+
 def _print_tables(info: dict[str, Any], cfg: Any) -> None:
     from rich.table import Table
 
@@ -46,7 +53,7 @@ def _print_tables(info: dict[str, Any], cfg: Any) -> None:
     for _ in range(2):
         t.add_column("Field")
         t.add_column("Value", justify="right")
-    items = sorted(cfg.to_dict().items())
+    items = _config_rows(cfg.to_dict())
     half = (len(items) + 1) // 2
     for i in range(half):
         left = items[i]
