@@ -39,10 +39,11 @@ __all__ = ["ENGINES", "CachedEngine", "Engine", "ReferenceEngine", "StepOutput",
 
 @dataclass
 class StepOutput:
-    """What one `prefill` or `step` consumed, for B sequences of S consumed positions each."""
+    """What one `prefill` or `step` consumed, for B sequences of S consumed positions each.
+    Logits stay on the model's device; the rest is on the CPU, where patch decisions are made."""
 
     logits: torch.Tensor  # [B, S, V]: logits[b, t] predicts the id after consumed position t
-    entropies: torch.Tensor  # [B, S] float: entropy-model entropy (nats) at each consumed position
+    entropies: torch.Tensor  # [B, S] float32: entropy-model entropy (nats) at each consumed position
     patch_starts: torch.Tensor  # [B, S] bool: whether each consumed position starts a patch
     next_start: torch.Tensor  # [B] bool: whether the position the last logits predict starts a patch
 
@@ -112,10 +113,9 @@ class CachedEngine(Engine):
         state = self.states[0]
         first_start = state.next_start  # decided by the bytes before these
         logits, H, next_starts = state.feed(ids)
-        dev = logits.device
-        starts = torch.tensor([first_start, *next_starts[:-1]], dtype=torch.bool, device=dev)
-        return StepOutput(logits[None], torch.tensor([H], device=dev), starts[None],
-                          torch.tensor([next_starts[-1]], dtype=torch.bool, device=dev))
+        starts = torch.tensor([[first_start, *next_starts[:-1]]], dtype=torch.bool)
+        return StepOutput(logits[None], torch.tensor([H], dtype=torch.float32), starts,
+                          torch.tensor([next_starts[-1]], dtype=torch.bool))
 
     def memory_bytes(self) -> int:
         return sum(s.memory_bytes() for s in self.states)
@@ -142,6 +142,7 @@ class ReferenceEngine(Engine):
         """Outputs of the last S positions of a full forward."""
         logits, ent, starts = reference_step(self.model, self.ids, self.patch_config)
         T = len(self.ids)
+        ent, starts = ent.float().cpu(), starts.cpu()
         return StepOutput(logits[None, T - S:], ent[None, T - S:], starts[None, T - S:T], starts[T:])
 
 
