@@ -27,6 +27,7 @@ class Turn:
     parent: Turn | None = field(default=None, repr=False)
     children: list[Turn] = field(default_factory=list, repr=False)  # alternatives that follow
     active: int = 0  # the child the current branch goes on with
+    saved_json: str | None = field(default=None, repr=False)  # store.py's, once the turn is final
 
     @property
     def text(self) -> str:

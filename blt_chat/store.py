@@ -53,9 +53,18 @@ def _num(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
-def turn_document(t: Turn, parent: int) -> dict[str, Any]:
-    doc: dict[str, Any] = {"role": t.role, "parent": parent, "active": t.active,
-                           "bytes_hex": bytes(t.data).hex()}
+def _dumps(value: Any) -> str:
+    # compact: the per-byte columns are most of the file
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def turn_json(t: Turn) -> str:
+    """A turn's own fields as JSON (its place in the tree apart). Kept on the turn once it can
+    no longer change (a prompt, a finished answer): a save while an answer streams then encodes
+    only that answer (measured: 50 finished answers of 512 bytes cost 170 ms per save before)."""
+    if t.saved_json is not None:
+        return t.saved_json
+    doc: dict[str, Any] = {"role": t.role, "bytes_hex": bytes(t.data).hex()}
     if t.role == "assistant":
         recs = t.records
         doc.update(note=t.note, meta=t.meta,
@@ -63,24 +72,24 @@ def turn_document(t: Turn, parent: int) -> dict[str, Any]:
                    patch_start="".join("1" if r.patch_start else "0" for r in recs),
                    patch_index=[int(r.patch_index) for r in recs],
                    prob=[_num(getattr(r, "prob", None)) for r in recs])
-    return doc
+    text = _dumps(doc)
+    if t.role == "user" or t.meta.get("complete"):
+        t.saved_json = text
+    return text
 
 
-def to_document(conv: Conversation) -> dict[str, Any]:
+def conversation_text(conv: Conversation) -> str:
     """The whole tree, parents before children (`parent` is an index into `turns`, -1 = top)."""
     index: dict[int, int] = {}
     turns = []
     for t in conv.walk():
         index[id(t)] = len(turns)
-        turns.append(turn_document(t, index.get(id(t.parent), -1)))
-    return {"format": FORMAT, "version": VERSION, "id": conv.id, "title": conv.title,
+        place = f'{{"parent":{index.get(id(t.parent), -1)},"active":{int(t.active)},'
+        turns.append(place + turn_json(t)[1:])
+    head = {"format": FORMAT, "version": VERSION, "id": conv.id, "title": conv.title,
             "created": conv.created, "updated": conv.updated, "root_active": conv.root.active,
-            "model": last_model_label(conv), "turns": turns}
-
-
-def conversation_text(conv: Conversation) -> str:
-    # compact: the per-byte columns are most of the file
-    return json.dumps(to_document(conv), ensure_ascii=False, separators=(",", ":"))
+            "model": last_model_label(conv)}
+    return _dumps(head)[:-1] + ',"turns":[' + ",".join(turns) + "]}"
 
 
 def last_model_label(conv: Conversation) -> str:

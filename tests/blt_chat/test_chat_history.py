@@ -222,3 +222,32 @@ async def test_full_disk_is_one_toast_and_the_conversation_stays(tiny_service, m
         await answer(pilot, "three")
         assert any("saved again" in n for n in app.notices)
         assert len(store.read_conversation(store.path_for(app.chat.conversation)).turns) == 6
+
+
+async def test_streaming_saves_at_most_once_a_second(endless_service, monkeypatch):
+    import time
+
+    import blt_chat.files
+
+    real = blt_chat.files.atomic_write_text
+    saves: list[tuple[float, int]] = []
+
+    def timed(path, text):
+        real(path, text)
+        if path.parent == store.conversations_dir():
+            saves.append((time.monotonic(), len(store.read_conversation(path).turns[-1].data)))
+
+    monkeypatch.setattr(blt_chat.files, "atomic_write_text", timed)
+    app = make_app(endless_service, max_new_bytes=100_000)
+    async with app.run_test(size=SIZE) as pilot:
+        app.chat.send("stream")
+        await pilot.pause(2.6)
+        await pilot.press("escape")
+        await until(pilot, lambda: not app.chat.generating)
+        await pilot.pause(0.05)
+    streamed = [(t, n) for t, n in saves if n < len(app.chat.turns[-1].data)]
+    assert len(streamed) >= 2  # the answer was on disk while it streamed, and grew there
+    assert streamed[-1][1] > streamed[0][1]
+    gaps = [b[0] - a[0] for a, b in zip(streamed, streamed[1:], strict=False)]
+    assert min(gaps) >= 0.9, gaps
+    assert saves[-1][1] == len(app.chat.turns[-1].data)  # the stopped answer, whole
