@@ -49,15 +49,15 @@ from blt_model import BLT, BLTConfig, calibrate_threshold  # noqa: E402
 from blt_model.ids import OFFSET  # noqa: E402
 from blt_model.nn.attention import SelfAttention  # noqa: E402
 from blt_model.nn.model import lm_loss  # noqa: E402
-from blt_model.train.data import ByteDataset, collate_batch, read_documents, split_documents  # noqa: E402
-from blt_model.train.evaluation import compute_bits_per_byte  # noqa: E402
-from blt_model.train.training import (  # noqa: E402
+from blt_model.train import (  # noqa: E402
     TrainingConfig,
     calibrate_entropy_threshold,
     make_loader,
     train_entropy_model,
     train_model,
 )
+from blt_model.train.data import ByteDataset, collate_batch, read_documents, split_documents  # noqa: E402
+from blt_model.train.evaluation import compute_bits_per_byte  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 RESULTS = REPO / "benchmarks" / "results" / "patching_study"

@@ -20,17 +20,18 @@ import sys
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader
 
 from blt_model import BLT, load_model
 from blt_model.io.checkpoint import atomic_write_text
-from blt_model.train.data import ByteDataset, read_documents, split_documents
-from blt_model.train.training import (
+from blt_model.train import (
     TrainingConfig,
     calibrate_entropy_threshold,
     make_loader,
     train_entropy_model,
     train_model,
 )
+from blt_model.train.data import ByteDataset, read_documents, split_documents
 
 SCHEMES = {"entropy": {"scheme": "entropy", "use_monotonic": False},  # PatchingConfig changes
            "monotonic": {"scheme": "entropy", "use_monotonic": True},
@@ -60,7 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
+def resolve_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, or with --resume the stored run's own arguments (and this --threads)."""
     a = parse_args(argv)
     out = Path(a.out)
     run_file = out / "run.json"
@@ -73,9 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{out}: holds a run already; use --resume or another --out")
     elif not a.init or not a.data:
         raise SystemExit("--init DIR and --data FILE are needed to start a run")
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
-    init = load_model(a.init)  # before reading 22 MB of data: a bad --init fails at once
+    return a
+
+
+def read_data(a: argparse.Namespace) -> tuple[list[bytes], DataLoader, DataLoader]:
+    """-> (training documents, training loader, loader of the slice held out for selection)."""
     docs, stats = read_documents(a.data)
     train_docs, held = split_documents(docs, 0.05)
     tr = ByteDataset(train_docs, a.seq_len, 1, mode="train", seed=a.seed)
@@ -84,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     vl = make_loader(va, a.batch_size, train=False, rank=0, world_size=1)
     print(f"train: {stats.summary()}; held out for selection: {va.num_bytes:,} bytes in {len(held)} slices",
           flush=True)
+    return train_docs, tl, vl
 
+
+def build_model(a: argparse.Namespace, init: BLT, run_file: Path) -> tuple[BLT, dict]:
+    """The init model's weights in the chosen config -> (model, the run record, written to run.json)."""
     changes = {}
     if a.memory:
         changes["decoder_memory_patches"] = a.memory
@@ -97,22 +105,31 @@ def main(argv: list[str] | None = None) -> int:
     missing, unexpected = model.load_state_dict(init.state_dict(), strict=False)
     if unexpected:
         raise SystemExit(f"{a.init}: weights this config has no place for: {unexpected[:3]}")
-    out.mkdir(parents=True, exist_ok=True)
+    run_file.parent.mkdir(parents=True, exist_ok=True)
     record = {"args": {k: v for k, v in vars(a).items() if k != "resume"}, "command": " ".join(sys.argv),
               "new_parameters": missing}
     if not a.resume:
         atomic_write_text(run_file, json.dumps(record, indent=2) + "\n")
+    return model, record
 
-    def tcfg(minutes: float, **kw) -> TrainingConfig:
-        return TrainingConfig(learning_rate=a.lr, warmup_steps=a.warmup, batch_size=a.batch_size,
-                              eval_batch_size=a.batch_size, max_sequence_length=a.seq_len, num_epochs=100,
-                              max_minutes=minutes, eval_interval=a.eval_interval, eval_max_batches=a.eval_batches,
-                              patience=0, seed=a.seed, log_interval=10, progress=False, **kw)
 
+def training_config(a: argparse.Namespace, minutes: float) -> TrainingConfig:
+    return TrainingConfig(learning_rate=a.lr, warmup_steps=a.warmup, batch_size=a.batch_size,
+                          eval_batch_size=a.batch_size, max_sequence_length=a.seq_len, num_epochs=100,
+                          max_minutes=minutes, eval_interval=a.eval_interval, eval_max_batches=a.eval_batches,
+                          patience=0, seed=a.seed, log_interval=10, progress=False)
+
+
+def entropy_stage(a: argparse.Namespace, model: BLT, record: dict, train_docs: list[bytes], tl: DataLoader,
+                  vl: DataLoader, out: Path) -> None:
+    """Entropy schemes: more training of the entropy model, then the threshold (once per run)."""
+    cfg = model.config
+    run_file = out / "run.json"
     needs_entropy = cfg.patching.needs_entropies
     done = out / "entropy" / "done.json"
     if needs_entropy and a.entropy_minutes > 0 and not done.exists():
-        train_entropy_model(model, tl, vl, tcfg(a.entropy_minutes), out_dir=out / "entropy", resume=a.resume)
+        train_entropy_model(model, tl, vl, training_config(a, a.entropy_minutes), out_dir=out / "entropy",
+                            resume=a.resume)
         calib = make_loader(ByteDataset(train_docs, a.seq_len, 1, mode="eval"), a.batch_size, train=False,
                             rank=0, world_size=1)
         theta = calibrate_entropy_threshold(model, calib, cfg.target_mean_patch_size, 32)
@@ -125,8 +142,19 @@ def main(argv: list[str] | None = None) -> int:
     elif not a.resume:
         record["model"] = model.config.to_dict()
         atomic_write_text(run_file, json.dumps(record, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = resolve_args(argv)
+    out = Path(a.out)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    init = load_model(a.init)  # before reading 22 MB of data: a bad --init fails at once
+    train_docs, tl, vl = read_data(a)
+    model, record = build_model(a, init, out / "run.json")
+    entropy_stage(a, model, record, train_docs, tl, vl, out)
     model.freeze_entropy_model(True)
-    _, best = train_model(model, tl, vl, tcfg(a.minutes), out_dir=out, resume=a.resume)
+    _, best = train_model(model, tl, vl, training_config(a, a.minutes), out_dir=out, resume=a.resume)
     print(f"best held-out loss {best:.4f} nats/byte = {best / 0.6931471805599453:.4f} bits/byte", flush=True)
     return 0
 

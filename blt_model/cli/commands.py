@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stdout_gone()
         return EXIT_OK
     except KeyboardInterrupt as e:
-        from ..train.training import TrainingInterrupted
+        from ..train import TrainingInterrupted
 
         msg = "interrupted"
         if isinstance(e, TrainingInterrupted) and e.run_dir is not None:

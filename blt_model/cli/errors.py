@@ -30,7 +30,7 @@ def describe(e: BaseException) -> tuple[str, int]:
     if isinstance(e, ValueError):  # CheckpointError, DataError, bad configs and numbers
         return msg or type(e).__name__, EXIT_BAD_INPUT
     from ..inference.sampling import NonFiniteLogitsError
-    from ..train.training import TrainingError
+    from ..train import TrainingError
 
     if isinstance(e, (TrainingError, NonFiniteLogitsError)):
         return msg, EXIT_FAILURE

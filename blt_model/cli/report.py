@@ -1,6 +1,5 @@
-"""Terminal output with rich: metric tables, compressor comparisons and the training progress bar.
-
-The only module of `blt_model` (besides the CLI) that writes to the terminal.
+"""Terminal output with rich: metric tables, compressor comparisons and the training reporter
+(progress bar, notes, validation tables) that `blt train` passes to `blt_model.train.train`.
 """
 
 from __future__ import annotations
@@ -15,7 +14,10 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn,
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["TrainingProgress", "format_metric", "print_compression_table", "print_metrics_table"]
+from ..train.reporting import DataSummary, StageOutcome, TrainingReporter
+from .style import markup_safe
+
+__all__ = ["RichTrainingReporter", "format_metric", "print_compression_table", "print_metrics_table"]
 
 # label, format; in the order they are shown
 _METRICS: dict[str, tuple[str, str]] = {
@@ -100,47 +102,59 @@ class _StatsColumn(ProgressColumn):
         return Text("  ".join(parts), style="cyan")
 
 
-class TrainingProgress:
-    """A rich progress bar over optimizer steps showing loss, bits per byte, bytes/s and ETA.
+class RichTrainingReporter(TrainingReporter):
+    """Training events on the terminal: notes, the data read, a progress bar per stage (loss, bits
+    per byte, bytes/s, ETA), a metrics table per validation and a line when a stage stops."""
 
-    `enabled=False` gives a silent object with the same methods (non-zero ranks, tests).
-    """
-
-    def __init__(self, total_steps: int | None, description: str = "training", *, enabled: bool = True,
-                 console: Console | None = None, start_step: int = 0) -> None:
-        self.enabled = enabled
+    def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
+        self._progress: Progress | None = None
+        self._task: Any = None
         self._bytes = 0
         self._t0 = time.perf_counter()
-        self._progress: Progress | None = None
-        if enabled:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(),
-                TextColumn("{task.completed}/{task.total} steps"), _StatsColumn(),
-                TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False)
-            self._task = self._progress.add_task(description, total=total_steps, completed=start_step,
-                                                 loss=None, bytes_per_s=None, lr=None)
 
-    def __enter__(self) -> TrainingProgress:
+    def on_note(self, text: str, warning: bool = False) -> None:
+        self.console.print(f"[yellow]{markup_safe(text)}[/]" if warning else markup_safe(text))
+
+    def on_data(self, summary: DataSummary) -> None:
+        train, valid = summary.train, summary.valid
+        self.console.print(f"[bold]train[/]: {train.summary()}"
+                           + (f"; {summary.skipped_short} shorter than {summary.min_text_length} bytes skipped"
+                              if summary.skipped_short else ""))
+        self.console.print(f"[bold]valid[/]: {valid.summary() if valid else 'held out'}; "
+                           f"{summary.valid_bytes:,} bytes")
+        for p in (train.skipped_paths + (valid.skipped_paths if valid else []))[:10]:
+            self.console.print(f"[yellow]skipped[/] {markup_safe(p)}")
+
+    def on_stage(self, name: str, total_steps: int | None, start_step: int) -> None:
+        self._bytes = 0
+        self._t0 = time.perf_counter()
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(),
+            TextColumn("{task.completed}/{task.total} steps"), _StatsColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False)
+        self._task = self._progress.add_task(name, total=total_steps, completed=start_step,
+                                             loss=None, bytes_per_s=None, lr=None)
+        self._progress.start()
+
+    def on_step(self, step: int, loss: float, n_bytes: int, lr: float) -> None:
+        self._bytes += n_bytes
         if self._progress is not None:
-            self._progress.start()
-        return self
+            elapsed = max(time.perf_counter() - self._t0, 1e-9)
+            self._progress.update(self._task, completed=step, loss=loss, bytes_per_s=self._bytes / elapsed, lr=lr)
 
-    def __exit__(self, *exc: object) -> None:
+    def on_validation(self, stage: str, step: int, metrics: Mapping[str, float]) -> None:
+        print_metrics_table(metrics, f"{stage}: validation at step {step}", console=self.console)
+
+    def on_stage_end(self, name: str, outcome: StageOutcome | None) -> None:
         if self._progress is not None:
             self._progress.stop()
-
-    def update(self, step: int, loss: float | None = None, n_bytes: int = 0, lr: float | None = None) -> None:
-        self._bytes += n_bytes
-        if self._progress is None:
+            self._progress = None
+        if outcome is None:
             return
-        elapsed = max(time.perf_counter() - self._t0, 1e-9)
-        self._progress.update(self._task, completed=step, loss=loss, bytes_per_s=self._bytes / elapsed, lr=lr)
-
-    def print(self, *objects: Any, **kwargs: Any) -> None:
-        if self.enabled:
-            self.console.print(*objects, **kwargs)
-
-    def metrics_table(self, metrics: Mapping[str, Any], title: str) -> None:
-        if self.enabled:
-            print_metrics_table(metrics, title, console=self.console)
+        best = outcome.best_val_loss
+        self.console.print(f"[bold]{name}[/]: stopped ({outcome.stop_reason}) at step {outcome.step}; "
+                           f"best validation loss {best:.4f} nats/byte"
+                           + (f" ({best / math.log(2):.4f} bits/byte)" if math.isfinite(best) else "")
+                           + (f"; {outcome.nonfinite_steps} non-finite steps skipped" if outcome.nonfinite_steps
+                              else ""))

@@ -1,4 +1,4 @@
-"""`blt train`: the entropy model, the patching threshold, then the BLT (train/training.py)."""
+"""`blt train`: the entropy model, the patching threshold, then the BLT (blt_model/train/stages.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ __all__ = ["COMMAND", "run"]
 
 def _training_config(args: argparse.Namespace, training: dict):
     """--config's training section with the command line's options on top."""
-    from ..train.training import TrainingConfig
+    from ..train import TrainingConfig
 
     overrides = {
         "max_steps": args.max_steps, "max_minutes": args.max_minutes, "seed": args.seed,
@@ -40,7 +40,8 @@ def _training_config(args: argparse.Namespace, training: dict):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train.training import train, world_info
+    from ..train import train, world_info
+    from .report import RichTrainingReporter
 
     model_cfg, training = load_configs(args.config, args.preset)
     cfg = _training_config(args, training)
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         model_cfg = BLTConfig.preset("tiny").replace(target_mean_patch_size=args.target_patch_size)
     result = train(args.data, args.valid, out_dir=args.out, model_config=model_cfg, training=cfg,
                    entropy_model=args.entropy_model, device=args.device, resume=args.resume,
-                   overwrite=args.overwrite)
+                   overwrite=args.overwrite, reporter=RichTrainingReporter() if cfg.progress else None)
     if world_info()[0] == 0:
         con = console()
         for note in result.notes:

@@ -10,18 +10,19 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-import blt_model.train.training as training
+import blt_model.train.loop as loop
+import blt_model.train.state as train_state
+import blt_model.train.step as train_step
 from blt_model import BLT, load_model, save_model
-from blt_model.train.data import ByteDataset
-from blt_model.train.evaluation import evaluate_loader
-from blt_model.train.training import (
+from blt_model.train import (
     TrainingConfig,
     TrainingError,
     load_state,
-    make_loader,
     train,
     train_model,
 )
+from blt_model.train.data import ByteDataset, make_loader
+from blt_model.train.evaluation import evaluate_loader
 from tests.helpers import tiny_config
 
 TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
@@ -113,7 +114,7 @@ def _lrs(run_dir):
 
 def test_max_minutes_alone_decays_over_the_time_budget_and_resume_keeps_it(tmp_path, monkeypatch):
     clock = _Clock()
-    monkeypatch.setattr(training, "time", clock)
+    monkeypatch.setattr(loop, "time", clock)
     # 10 steps of 6 s fill a 1-minute budget; 50 epochs would be the old, never-reached horizon
     cfg = tcfg(max_minutes=1.0, warmup_steps=0, log_interval=1, eval_interval=100, min_lr_ratio=0.1)
 
@@ -161,7 +162,7 @@ def test_interrupted_save_keeps_previous_best_loadable(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         save_model(model, tmp_path / "best")
     with pytest.raises(OSError):
-        training._save_state(tmp_path / "state.pt", {"format": 1})
+        train_state.write_state_file(tmp_path / "state.pt", {"format": 1})
     monkeypatch.undo()
     loaded = load_model(tmp_path / "best")
     for k, v in loaded.state_dict().items():
@@ -171,7 +172,7 @@ def test_interrupted_save_keeps_previous_best_loadable(tmp_path, monkeypatch):
 
 
 def test_nonfinite_steps_are_skipped_then_stop(tmp_path, monkeypatch):
-    real = training.lm_loss
+    real = train_step.lm_loss
     calls = {"n": 0}
 
     def flaky(logits, ids, reduction="mean"):
@@ -179,7 +180,7 @@ def test_nonfinite_steps_are_skipped_then_stop(tmp_path, monkeypatch):
         loss, n = real(logits, ids, reduction)
         return (loss * math.nan if calls["n"] == 3 else loss), n
 
-    monkeypatch.setattr(training, "lm_loss", flaky)
+    monkeypatch.setattr(train_step, "lm_loss", flaky)
     torch.manual_seed(0)
     model = BLT(small_cfg())
     tl, vl = loaders()
@@ -188,7 +189,7 @@ def test_nonfinite_steps_are_skipped_then_stop(tmp_path, monkeypatch):
     assert state["step"] == 5 and state["nonfinite_steps"] == 1
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
-    monkeypatch.setattr(training, "lm_loss", lambda logits, ids, reduction="mean": (
+    monkeypatch.setattr(train_step, "lm_loss", lambda logits, ids, reduction="mean": (
         real(logits, ids, reduction)[0] * math.inf, real(logits, ids, reduction)[1]))
     with pytest.raises(TrainingError, match="3 steps in a row.*non-finite"):
         train_model(model, tl, vl, tcfg(max_steps=20, max_nonfinite_steps=3), out_dir=tmp_path / "r2")
@@ -267,7 +268,7 @@ def test_two_process_gloo_matches_one_process(tmp_path):
 
 
 def test_out_of_memory_halves_micro_batch_keeping_the_step(tmp_path, monkeypatch):
-    real = training.lm_loss
+    real = train_step.lm_loss
     cfg = tcfg(max_steps=2, eval_interval=100)
     torch.manual_seed(0)
     ref = BLT(small_cfg())
@@ -280,7 +281,7 @@ def test_out_of_memory_halves_micro_batch_keeping_the_step(tmp_path, monkeypatch
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(logits, ids, reduction)
 
-    monkeypatch.setattr(training, "lm_loss", picky)
+    monkeypatch.setattr(train_step, "lm_loss", picky)
     torch.manual_seed(0)
     model = BLT(small_cfg())
     tl, vl = loaders()
