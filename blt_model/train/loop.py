@@ -102,7 +102,7 @@ def _steps_per_epoch(loader: Iterable, accum: int) -> int | None:
     return per_epoch
 
 
-def _start(stage: Stage, train_loader: Iterable, val_loader: Iterable | None, cfg: TrainingConfig,
+def _start(stage: Stage, train_loader: Iterable, val_loader: Iterable | None, cfg: TrainingConfig, *,
            num_epochs: int, out_dir: str | os.PathLike | None, resume: bool, on_step: OnStep | None,
            reporter: TrainingReporter) -> tuple[_Run, int | None]:
     """Optimizer, resume state, wrapped model -> (the run, its total steps for a progress bar)."""
@@ -304,13 +304,13 @@ def _restore_best(run: _Run) -> None:
         run.stage.owner.load_state_dict({k: run.best_weights[k].to(current[k].device) for k in current})
 
 
-def fit(stage: Stage, train_loader: Iterable, val_loader: Iterable | None, cfg: TrainingConfig, num_epochs: int,
-        out_dir: str | os.PathLike | None = None, resume: bool = False, on_step: OnStep | None = None,
-        reporter: TrainingReporter | None = None) -> float:
+def fit(stage: Stage, train_loader: Iterable, val_loader: Iterable | None, cfg: TrainingConfig, *,
+        num_epochs: int, out_dir: str | os.PathLike | None = None, resume: bool = False,
+        on_step: OnStep | None = None, reporter: TrainingReporter | None = None) -> float:
     """Train `stage` (resuming from `out_dir/state.pt` if asked) -> the best validation loss;
     the stage's model ends holding the best weights seen."""
-    run, total = _start(stage, train_loader, val_loader, cfg, num_epochs, out_dir, resume, on_step,
-                        reporter or SILENT)
+    run, total = _start(stage, train_loader, val_loader, cfg, num_epochs=num_epochs, out_dir=out_dir,
+                        resume=resume, on_step=on_step, reporter=reporter or SILENT)
     run.reporter.on_stage(stage.name, total, run.state.step)
     outcome = None
     try:
@@ -338,8 +338,8 @@ def train_model(model: BLT, train_loader: Iterable, val_loader: Iterable | None,
     cfg = as_config(config)
     model.freeze_entropy_model(True)
     model.train()
-    best = fit(Stage("blt", model, model), train_loader, val_loader, cfg, num_epochs or cfg.num_epochs,
-               out_dir, resume, on_step, reporter)
+    best = fit(Stage("blt", model, model), train_loader, val_loader, cfg, num_epochs=num_epochs or cfg.num_epochs,
+               out_dir=out_dir, resume=resume, on_step=on_step, reporter=reporter)
     return model, best
 
 
@@ -354,5 +354,6 @@ def train_entropy_model(model: BLT, train_loader: Iterable, val_loader: Iterable
     model.freeze_entropy_model(False)
     model.entropy_model.train()
     best = fit(Stage("entropy", model.entropy_model, model), train_loader, val_loader, cfg,
-               num_epochs or cfg.num_epochs, out_dir, resume, on_step, reporter)
+               num_epochs=num_epochs or cfg.num_epochs, out_dir=out_dir, resume=resume, on_step=on_step,
+               reporter=reporter)
     return model, best
