@@ -220,6 +220,24 @@ class Summary:
     turns: int  # every turn of the tree, kept answers and branches included
 
 
+STALE_TEMP_S = 600  # a temporary file this old was left by a write that never finished
+
+
+def remove_stale_temps(directory: Path, now: float | None = None) -> list[Path]:
+    """Temporary files of writes that a kill cut short (`.NAME.json.XXXX.tmp`, atomic writes'
+    naming); fresh ones may belong to a save in progress and stay. Best effort."""
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        for p in directory.glob(f".*{SUFFIX}.*.tmp"):
+            if now - p.stat().st_mtime > STALE_TEMP_S:
+                p.unlink()
+                removed.append(p)
+    except OSError:
+        pass
+    return removed
+
+
 def files(directory: Path) -> list[Path]:
     try:
         return sorted(p for p in directory.glob(f"*{SUFFIX}") if p.is_file())
@@ -231,7 +249,9 @@ def scan(directory: Path | None = None) -> tuple[list[Summary], list[Conversatio
     """Every readable conversation, newest first, and the files that could not be used."""
     out: list[Summary] = []
     bad: list[ConversationFileError] = []
-    for path in files(directory or conversations_dir()):
+    directory = directory or conversations_dir()
+    remove_stale_temps(directory)
+    for path in files(directory):
         try:
             conv = read_conversation(path)
             size = path.stat().st_size

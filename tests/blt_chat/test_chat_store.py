@@ -119,3 +119,15 @@ def test_scan_lists_newest_first_with_title_model_and_size(tmp_path):
     store.mark_opened(store.path_for(old, tmp_path))  # opened now: the next start reopens it
     assert store.scan(tmp_path)[0][0].title == "first"
     assert store.scan(tmp_path / "missing") == ([], [])
+
+
+def test_stale_temporary_files_of_killed_writes_are_removed(tmp_path):
+    import os
+    import time
+
+    old, fresh = tmp_path / ".a.json.x1y2.tmp", tmp_path / ".b.json.z3.tmp"
+    for p in (old, fresh):
+        p.write_text('{"format": "blt-chat conv')
+    os.utime(old, (time.time() - 2 * store.STALE_TEMP_S,) * 2)
+    assert store.scan(tmp_path) == ([], [])
+    assert not old.exists() and fresh.exists()  # a save in progress keeps its file
