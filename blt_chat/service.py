@@ -7,6 +7,8 @@ an exclusive worker restart can leave the previous thread running for a moment, 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import os
 import threading
@@ -208,6 +210,23 @@ class ModelService:
     @property
     def params_text(self) -> str:
         return format_params(self.params)
+
+    @functools.cached_property
+    def weights_hash(self) -> str:
+        """12 hex digits of SHA-256 over the weights: which model wrote an answer, even when
+        its directory has been retrained in place since (computed once, without the lock:
+        reading the weights while a generation runs is safe)."""
+        h = hashlib.sha256()
+        with torch.no_grad():
+            for name, t in sorted(self.model.state_dict().items()):
+                h.update(name.encode())
+                h.update(t.detach().contiguous().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()[:12]
+
+    def model_record(self) -> dict[str, str | None]:
+        """What a saved answer records about the model that wrote it."""
+        return {"label": self.label, "path": str(self.path) if self.path else None,
+                "weights": self.weights_hash, "device": self.device}
 
     def move_to(self, device: str) -> str | None:
         dev, note = resolve_device(device)
