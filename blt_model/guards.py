@@ -68,13 +68,6 @@ def is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def markup_safe(text: object) -> str:
-    """Deprecated here (cli/style.py has it): kept until train/ stops importing it."""
-    from rich.markup import escape
-
-    return escape(terminal_safe(text))
-
-
 def format_bytes(n: float) -> str:
     """1234567 -> '1.2 MB' (decimal units)."""
     for unit in ("B", "KB", "MB", "GB"):

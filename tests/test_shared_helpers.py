@@ -77,4 +77,5 @@ def test_one_model_directory_check(tmp_path):
 
 
 def test_markup_escaping_is_the_command_lines():
+    assert not hasattr(guards, "markup_safe")  # blt_model outside cli/ imports no rich
     assert markup_safe("[bold]x\x1b") == "\\[bold]x\\x1b"
