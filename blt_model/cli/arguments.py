@@ -31,9 +31,13 @@ def arg(*flags: str, group: str | None = None, **options: Any) -> Argument:
 class Command:
     name: str
     help: str  # the line in `blt --help`
-    description: str  # the paragraph of `blt NAME --help`
     arguments: tuple[Argument, ...]
     run: Callable[[argparse.Namespace], int] = field(repr=False)
+
+    @property
+    def description(self) -> str:
+        """The paragraph of `blt NAME --help`: the docstring of the command's `run`."""
+        return " ".join((self.run.__doc__ or "").split())
 
 
 def number(kind: type, low: float | None = None, high: float | None = None, *, above: bool = False

@@ -28,6 +28,9 @@ def _check_destination(src: Path, dst: Path, overwrite: bool) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Load SRC (a transformers BLT directory: config.json with model_type 'blt' and
+    model.safetensors or sharded safetensors; or a blt-chat model) and write DST as config.json
+    + model.safetensors."""
     import torch
 
     from ..io.checkpoint import move_aside, save_model
@@ -50,9 +53,6 @@ def run(args: argparse.Namespace) -> int:
 
 COMMAND = Command(
     "convert", help="write a model (e.g. Meta's BLT weights in transformers format) in this project's format",
-    description="Load SRC (a transformers BLT directory: config.json with model_type "
-    "'blt' and model.safetensors or sharded safetensors; or a blt-chat model) and "
-    "write DST as config.json + model.safetensors.",
     run=run, arguments=(
         arg("src", metavar="SRC"),
         arg("dst", metavar="DST"),

@@ -27,6 +27,8 @@ def _read_eval_file(path: str) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Score files with a model and with the standard-library compressors at their highest
+    levels; lower bits per byte is better."""
     from ..train.evaluation import compressor_bits_per_byte, compute_bits_per_byte
     from .report import print_compression_table
 
@@ -59,8 +61,6 @@ def run(args: argparse.Namespace) -> int:
 
 COMMAND = Command(
     "eval", help="bits per byte of files, next to gzip, bz2 and lzma",
-    description="Score files with a model and with the standard-library compressors "
-    "at their highest levels; lower bits per byte is better.",
     run=run, arguments=(
         arg("files", nargs="+", metavar="FILE"),
         arg("--model", metavar="DIR", help="model directory (default: the shipped model)"),

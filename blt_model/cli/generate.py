@@ -112,6 +112,7 @@ def _write_patches(events: Iterator[Any], label: str, err: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Generate bytes after a prompt, streaming them as they are sampled."""
     from ..inference.generation import generate_stream
     from ..inference.sampling import SamplingConfig
 
@@ -138,7 +139,6 @@ def run(args: argparse.Namespace) -> int:
 
 COMMAND = Command(
     "generate", help="stream generated text to the terminal",
-    description="Generate bytes after a prompt, streaming them as they are sampled.",
     run=run, arguments=(
         arg("prompt", nargs="?", default="", help="text to continue"),
         arg("--model", metavar="DIR", help="model directory (default: the shipped model, else an untrained random one)"),

@@ -74,6 +74,7 @@ def _print_tables(info: dict[str, Any], cfg: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Describe a model directory, a preset or a config file."""
     model, label = _model(args)
     cfg = model.config
     patch = args.patch_size if args.patch_size is not None else cfg.target_mean_patch_size
@@ -90,7 +91,6 @@ def run(args: argparse.Namespace) -> int:
 
 COMMAND = Command(
     "info", help="config, parameter counts and FLOPs per byte",
-    description="Describe a model directory, a preset or a config file.",
     run=run, arguments=(
         arg("--model", group="source", metavar="DIR"),
         arg("--preset", group="source", choices=list(PRESETS)),

@@ -40,6 +40,8 @@ def _training_config(args: argparse.Namespace, training: dict):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train the entropy model, calibrate the patching threshold, then train the BLT. Works on
+    one process or under `torchrun --nproc-per-node N`."""
     from ..train import train, world_info
     from .report import RichTrainingReporter
 
@@ -68,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
 
 COMMAND = Command(
     "train", help="train a model on text files (entropy model, then the BLT)",
-    description="Train the entropy model, calibrate the patching threshold, then train "
-    "the BLT. Works on one process or under `torchrun --nproc-per-node N`.",
     run=run, arguments=(
         arg("--data", nargs="+", required=True, metavar="PATH",
             help="text files, directories, globs, .jsonl files (field 'text') or hf:NAME?split=train"),
