@@ -26,7 +26,7 @@ import torch
 
 from blt_model import BLT, load_model, save_model
 from blt_model.inference.generation import generate_text
-from blt_model.io.checkpoint import atomic_write_text
+from blt_model.io.files import atomic_write_text
 from blt_model.train.evaluation import compressor_bits_per_byte, compute_bits_per_byte
 
 REPO = Path(__file__).resolve().parents[1]

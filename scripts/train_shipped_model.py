@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from blt_model import BLT, load_model
-from blt_model.io.checkpoint import atomic_write_text
+from blt_model.io.files import atomic_write_text
 from blt_model.train import (
     TrainingConfig,
     calibrate_entropy_threshold,

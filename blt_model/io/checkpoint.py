@@ -19,9 +19,7 @@ from safetensors.torch import save_file
 from ..config import BLTConfig
 from ..guards import check_memory, read_regular_file, require_regular_file, terminal_safe
 from ..nn.model import BLT
-
-# the atomic write lives in files.py; these names stay importable from here for older callers
-from .files import FAULT_ENV, atomic_write, atomic_write_bytes, atomic_write_text, fault_point  # noqa: F401
+from .files import atomic_write, atomic_write_text, fault_point
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from ..inference.sampling import NonFiniteLogitsError
-from ..io.checkpoint import fault_point, save_model
+from ..io.checkpoint import save_model
+from ..io.files import fault_point
 from ..nn.model import BLT
 from .config import TrainingConfig, as_config
 from .data import DataError, iter_from, set_epoch

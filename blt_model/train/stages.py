@@ -27,12 +27,12 @@ from ..config import BLTConfig
 from ..guards import check_memory, format_bytes, read_regular_file
 from ..ids import OFFSET
 from ..io.checkpoint import (
-    atomic_write_text,
     load_model,
     meta_model,
     prepare_output_dir,
     remove_temp_files,
 )
+from ..io.files import atomic_write_text
 from ..nn.model import BLT
 from ..patching import calibrate_threshold
 from .config import TrainingConfig, as_config

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..guards import require_regular_file
-from ..io.checkpoint import atomic_write_bytes
+from ..io.files import atomic_write_bytes
 from .config import TrainingConfig
 from .errors import RunFileError
 
