@@ -13,12 +13,16 @@ to each. The streaming loop (generation.py) is written once over this interface:
   the definition the cached engine must equal (tests compare them position by position).
 
 Batches. Both methods take B sequences (`prefill([[...], [...]])`, `step([id_0, id_1])`) and
-return tensors with the batch first. Each sequence has its own online patcher, so its own patch
-boundaries; in a batched cached step the entropy model, encoder and decoder run for all B
-sequences, the global stack only for the sequences whose byte completed a patch (gathered,
-stepped, scattered back), which is what a batched compressor needs. Prompts of different
-lengths will be right-padded in the per-position fields, with their lengths reported. Only
-B == 1 is implemented now: B > 1 raises NotImplementedError.
+return tensors with the batch first. `CachedEngine` runs B > 1 sequences together in a
+`BatchedState` (batch.py): each sequence has its own online patcher, so its own patch
+boundaries; in a batched step the entropy model, encoder and decoder run for all B sequences,
+the global stack only for the sequences whose byte completed a patch (gathered, stepped,
+scattered back). Each sequence's logits equal the single-sequence engine's within 1e-4. The
+sequences advance in lockstep, so a batched `prefill` takes prompts of one length (several
+samples of one prompt: `engine.prefill([ids] * n)`, then `engine.step([id_0, ..., id_n-1])`
+with each sample's next id); it feeds them one position at a time. `ReferenceEngine` runs one
+sequence: B > 1 raises NotImplementedError there. The compressor (blt_model/codec) drives
+`BatchedState` directly.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch
 from ..config import PatchingConfig
 from ..nn.model import BLT
 from ..patching import patch_starts
+from .batch import BatchedState
 from .state import IncrementalState
 
 __all__ = ["ENGINES", "CachedEngine", "Engine", "ReferenceEngine", "StepOutput", "make_engine", "reference_step"]
@@ -93,21 +98,42 @@ class Engine(ABC):
 
 
 class CachedEngine(Engine):
-    """Exact incremental generation: one `IncrementalState` per sequence."""
+    """Exact incremental generation: an `IncrementalState` for one sequence, a `BatchedState`
+    for B > 1 sequences stepped together."""
 
     def __init__(self, model: BLT, patch_config: PatchingConfig | None = None) -> None:
         super().__init__(model, patch_config)
         self.states: list[IncrementalState] = []
+        self.batch: BatchedState | None = None
 
     def prefill(self, ids: Sequence[Sequence[int]]) -> StepOutput:
+        self.states, self.batch = [], None
+        if len(ids) > 1:
+            lengths = {len(row) for row in ids}
+            if len(lengths) != 1 or 0 in lengths:
+                raise ValueError(f"ids: a batch of {len(ids)} prompts must have one length (they advance "
+                                 f"together), got lengths {sorted(len(row) for row in ids)}")
+            self.batch = BatchedState(self.model, self.patch_config, len(ids))
+            return _cat_outputs([self._step_batch(list(col)) for col in zip(*ids)])
         row = list(self._one(ids, "prefill"))
         self.states = [IncrementalState(self.model, self.patch_config)]
         return self._feed(row)
 
     def step(self, next_ids: Sequence[int]) -> StepOutput:
+        if self.batch is not None:
+            return self._step_batch([int(i) for i in next_ids])
         if not self.states:
             raise RuntimeError("CachedEngine.step: call prefill first")
-        return self._feed([int(self._one(next_ids, "step"))])
+        if len(next_ids) != 1:
+            raise ValueError(f"next_ids: the engine was prefilled with 1 sequence, got {len(next_ids)} ids")
+        return self._feed([int(next_ids[0])])
+
+    def _step_batch(self, ids: list[int]) -> StepOutput:
+        batch = self.batch
+        first = torch.tensor(batch.next_start, dtype=torch.bool)[:, None]  # decided by the bytes before
+        logits, H, nxt = batch.step(ids)
+        return StepOutput(logits[:, None], torch.tensor(H, dtype=torch.float32)[:, None], first,
+                          torch.tensor(nxt, dtype=torch.bool))
 
     def _feed(self, ids: list[int]) -> StepOutput:
         state = self.states[0]
@@ -118,7 +144,13 @@ class CachedEngine(Engine):
                           torch.tensor([next_starts[-1]], dtype=torch.bool))
 
     def memory_bytes(self) -> int:
-        return sum(s.memory_bytes() for s in self.states)
+        return sum(s.memory_bytes() for s in self.states) + (self.batch.memory_bytes() if self.batch else 0)
+
+
+def _cat_outputs(outs: list[StepOutput]) -> StepOutput:
+    """One output for consecutive steps (positions concatenated)."""
+    return StepOutput(torch.cat([o.logits for o in outs], 1), torch.cat([o.entropies for o in outs], 1),
+                      torch.cat([o.patch_starts for o in outs], 1), outs[-1].next_start)
 
 
 class ReferenceEngine(Engine):

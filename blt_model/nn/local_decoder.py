@@ -67,14 +67,16 @@ class LocalDecoder(nn.Module):
             delta = torch.sigmoid(self.gates[i](x)) * delta
         return x + self.drop(delta)
 
-    def step(self, h: torch.Tensor, mem: list[tuple[torch.Tensor, torch.Tensor]], cache: StackCache) -> torch.Tensor:
-        """One cached position (h: [1, 1, D]) whose readable latents are exactly `mem`."""
+    def step(self, h: torch.Tensor, mem: list[tuple[torch.Tensor, torch.Tensor]], cache: StackCache,
+             read_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """One cached position (h: [B, 1, D], B sequences in step) whose readable latents are
+        `mem`; `read_mask` [B, 1, Sk] hides padded latents (None: every one is read)."""
         stack = self.stack
         t, slot = cache.count, cache.slot()
         cos, sin = stack.step_rope(t, h.dtype, h.device)
         x = h
         for i, (layer, lc) in enumerate(zip(stack.layers, cache.layers)):
-            x = self.read_latents(i, x, mem, None)
+            x = self.read_latents(i, x, mem, read_mask)
             x = layer.step(x, cos, sin, lc, slot)
         cache.commit_one(slot, t)
         return self.head(self.norm(x))
@@ -109,7 +111,7 @@ class LocalDecoder(nn.Module):
         return self.head(self.norm(x))
 
     def continue_logits(self, h: torch.Tensor, mem: list[tuple[torch.Tensor, torch.Tensor]],
-                        cache: StackCache) -> torch.Tensor:
+                        cache: StackCache, read_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of the last cached position again (h: [1, 1, D], already stored in `cache`), as
         if it read every latent in `mem` instead; stores nothing. For the configs' option
         `last_position_continues_patch`: the cache keeps the state with the real reads."""
@@ -119,7 +121,7 @@ class LocalDecoder(nn.Module):
         cos, sin = stack.rope(pos, h.dtype)
         self_mask = cache.mask(pos, stack.window, before=t)  # the stored entry of t is replaced by the new one
         # every latent in `mem`, masked as the full forward's reads are (the same attention kernel)
-        every = torch.ones(1, 1, mem[0][0].shape[2], dtype=torch.bool, device=h.device)
+        every = torch.ones(1, 1, mem[0][0].shape[2], dtype=torch.bool, device=h.device) if read_mask is None else read_mask
         x = h
         for i, (layer, lc) in enumerate(zip(stack.layers, cache.layers)):
             x = self.read_latents(i, x, mem, every)
