@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = "interrupted"
         if isinstance(e, TrainingInterrupted) and e.run_dir is not None:
             msg += (f"; last/ and the resume state are saved in {e.run_dir} "
-                    f"(continue with: blt train --resume --out {args.out} ...)")
+                    f"(continue with: blt {args.command} --resume --out {args.out} ...)")
         report_error(args.command, msg)
         return EXIT_INTERRUPTED
     except Exception as e:

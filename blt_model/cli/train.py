@@ -57,16 +57,30 @@ def run(args: argparse.Namespace) -> int:
                    entropy_model=args.entropy_model, device=args.device, resume=args.resume,
                    overwrite=args.overwrite, reporter=RichTrainingReporter() if cfg.progress else None)
     if world_info()[0] == 0:
-        con = console()
-        for note in result.notes:
-            con.print(markup_safe(note))
-        loss = result.best_val_loss
-        if math.isfinite(loss):
-            con.print(f"best validation: {loss:.4f} nats/byte = {loss / math.log(2):.4f} bits/byte")
-        con.print(f"best model: {markup_safe(result.out_dir / 'best')}   "
-                  f"last model: {markup_safe(result.out_dir / 'last')}")
+        print_run_result(result)
     return 0
 
+
+def print_run_result(result) -> None:
+    """Notes, the best validation loss and where the models are (`blt train`, `blt finetune`)."""
+    con = console()
+    for note in result.notes:
+        con.print(markup_safe(note))
+    loss = result.best_val_loss
+    if math.isfinite(loss):
+        con.print(f"best validation: {loss:.4f} nats/byte = {loss / math.log(2):.4f} bits/byte")
+    con.print(f"best model: {markup_safe(result.out_dir / 'best')}   "
+              f"last model: {markup_safe(result.out_dir / 'last')}")
+
+
+# the rows `blt finetune` shares
+RUN_ARGUMENTS = (
+    arg("--device", help="cpu, cuda or cuda:N (default: cuda if available)"),
+    arg("--resume", group="again", action="store_true", help="continue the run in --out from its last state"),
+    arg("--overwrite", group="again", action="store_true",
+        help="--out holds a model or run: move it aside (to OUT.old-TIMESTAMP) and start anew"),
+    arg("--seed", type=SEED, help="random seed (default 0)"),
+)
 
 COMMAND = Command(
     "train", help="train a model on text files (entropy model, then the BLT)",
@@ -83,11 +97,7 @@ COMMAND = Command(
         arg("--max-minutes", type=number(float, 0, above=True), metavar="M",
             help="stop after M minutes of training (counted over --resume too); "
             "the learning rate decays over this budget"),
-        arg("--device", help="cpu, cuda or cuda:N (default: cuda if available)"),
-        arg("--resume", group="again", action="store_true", help="continue the run in --out from its last state"),
-        arg("--overwrite", group="again", action="store_true",
-            help="--out holds a model or run: move it aside (to OUT.old-TIMESTAMP) and start anew"),
-        arg("--seed", type=SEED, help="random seed (default 0)"),
+        *RUN_ARGUMENTS,
         arg("--batch-size", type=COUNT, metavar="B", help="sequences per step and process"),
         arg("--eval-batch-size", type=COUNT, metavar="B"),
         arg("--seq-len", type=number(int, 2), metavar="L", help="ids per training sequence (BOS + L-1 bytes)"),

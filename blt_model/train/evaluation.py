@@ -27,6 +27,7 @@ from ..config import PatchingConfig
 from ..guards import is_int as _is_int
 from ..ids import BOE_ID, BOS_ID, OFFSET
 from ..inference.sampling import check_finite_logits
+from .examples import split_batch
 
 __all__ = [
     "MetricsAccumulator",
@@ -156,7 +157,8 @@ def evaluate_loader(model: nn.Module, batches: Iterable[torch.Tensor], patch_con
                     *, device: torch.device | str | None = None, max_batches: int | None = None,
                     autocast_dtype: torch.dtype | None = None, distributed: bool = True) -> dict[str, float]:
     """Metrics over batches of ids (Long[B, T], BOS first, BOE padding), e.g. a DataLoader over an
-    eval-mode `ByteDataset`. In a torch.distributed job the sums of all processes are merged."""
+    eval-mode `ByteDataset`, or fine-tuning batches Long[B, 2, T] (examples.py: only the second
+    row's non-BOE targets are scored). In a torch.distributed job the sums of all processes are merged."""
     if max_batches is not None and (not _is_int(max_batches) or max_batches < 1):
         raise ValueError(f"max_batches: must be None or an integer >= 1, got {max_batches!r}")
     device = torch.device(device) if device is not None else _model_device(model)
@@ -167,10 +169,10 @@ def evaluate_loader(model: nn.Module, batches: Iterable[torch.Tensor], patch_con
         for i, ids in enumerate(batches):
             if max_batches is not None and i >= max_batches:
                 break
-            ids = ids.to(device)
+            ids, scored = split_batch(ids.to(device))
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 logits, lengths = model_forward(model, ids, patch_config)
-            acc.update(logits, ids, patch_lengths=lengths)
+            acc.update(logits, ids, target_mask=scored[:, 1:] != BOE_ID, patch_lengths=lengths)
     finally:
         model.train(was_training)
     if distributed:

@@ -19,7 +19,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ import torch
 from torch import nn
 
 from ..inference.sampling import NonFiniteLogitsError
-from ..io.checkpoint import save_model
 from ..io.files import fault_point
 from ..nn.model import BLT
 from .config import TrainingConfig, as_config
@@ -37,14 +36,9 @@ from .errors import TrainingError, TrainingInterrupted
 from .evaluation import evaluate_loader
 from .reporting import SILENT, StageOutcome, TrainingReporter
 from .schedule import LearningRateSchedule
-from .state import STATE_NAME, TrainState, resume_state, save_state
-from .step import (
-    Optimization,
-    accumulate_gradients,
-    gradient_norm,
-    make_optimizer,
-    wrap_for_training,
-)
+from .state import TrainState
+from .step import Optimization, accumulate_gradients, gradient_norm
+from .strategy import TrainingStrategy
 
 __all__ = ["METRICS_NAME", "Stage", "fit", "train_entropy_model", "train_model"]
 
@@ -71,6 +65,7 @@ class Stage:
     name: str
     target: nn.Module  # what is optimized and forwarded
     owner: BLT  # what is saved (the whole model)
+    strategy: TrainingStrategy = field(default_factory=TrainingStrategy)  # wrapping, saving, resuming
 
 
 @dataclass
@@ -112,11 +107,9 @@ def _start(stage: Stage, train_loader: Iterable, val_loader: Iterable | None, cf
     if not any(p.requires_grad for p in stage.target.parameters()):
         raise TrainingError(f"{stage.name}: the model has no trainable parameters")
     per_epoch = _steps_per_epoch(train_loader, cfg.gradient_accumulation_steps)
-    optimizer = make_optimizer(stage.target, cfg)
-    state = TrainState()
-    if resume and run_dir is not None and (run_dir / STATE_NAME).exists():
-        state = resume_state(run_dir / STATE_NAME, stage.name, stage.owner, optimizer)
-    run = _Run(stage, cfg, state, wrap_for_training(stage.target, optimizer, cfg),
+    resume_dir = run_dir if resume and run_dir is not None and stage.strategy.has_state(run_dir) else None
+    opt, state = stage.strategy.prepare(stage.name, stage.target, stage.owner, cfg, resume_dir)
+    run = _Run(stage, cfg, state, opt,
                LearningRateSchedule.for_run(cfg, per_epoch, num_epochs), run_dir,
                MetricsLog(run_dir / METRICS_NAME if (run_dir and main) else None),
                reporter if main else SILENT, val_loader, on_step,
@@ -145,15 +138,15 @@ def _writes(run: _Run) -> bool:
 
 
 def _save(run: _Run, kind: str) -> None:
-    if _writes(run):
-        save_model(run.stage.owner, run.run_dir / kind)
+    if run.run_dir is not None:  # every process takes part (a sharded model is gathered)
+        run.stage.strategy.save_model(run.stage.owner, run.run_dir / kind, write=_writes(run))
 
 
 def _save_state(run: _Run) -> None:
-    if _writes(run):
+    if run.run_dir is not None:
         _count_elapsed(run)
-        save_state(run.run_dir / STATE_NAME, run.stage.name, run.state, run.stage.owner, run.opt.optimizer,
-                   run.cfg)
+        run.stage.strategy.save_state(run.run_dir, run.stage.name, run.state, run.stage.owner, run.opt, run.cfg,
+                                      write=_writes(run))
 
 
 def _checkpoint(run: _Run) -> None:
@@ -172,7 +165,7 @@ def _save_on_interrupt(run: _Run) -> Iterator[None]:
     except TrainingInterrupted:
         raise
     except KeyboardInterrupt:
-        if not _writes(run):
+        if not _writes(run) or run.stage.strategy.collective:
             raise
         _save(run, "last")
         _save_state(run)

@@ -18,6 +18,7 @@ from ..nn.model import lm_loss
 from .config import TrainingConfig
 from .distributed import all_reduce, world_info
 from .errors import TrainingError
+from .examples import split_batch
 from .reporting import TrainingReporter
 from .state import TrainState
 
@@ -75,13 +76,14 @@ def _backward(opt: Optimization, batches: list[torch.Tensor], micro_bs: int, n_g
     loss_sum = torch.zeros((), dtype=torch.float64, device=opt.device)
     chunks = [c for b in batches for c in (b.split(micro_bs) if micro_bs else [b])]
     for j, chunk in enumerate(chunks):
-        chunk = chunk.to(opt.device, non_blocking=True)
+        ids, scored = split_batch(chunk.to(opt.device, non_blocking=True))
         last = j == len(chunks) - 1
-        sync = contextlib.nullcontext() if (last or opt.world == 1) else opt.model.no_sync()
-        with sync:
+        # DDP skips the all-reduce until the last micro-batch; FSDP (no no_sync) reduces each time
+        defer = not last and opt.world > 1 and hasattr(opt.model, "no_sync")
+        with opt.model.no_sync() if defer else contextlib.nullcontext():
             with torch.autocast(opt.device.type, dtype=opt.amp_dtype, enabled=opt.amp_dtype is not None):
-                logits = opt.forward(chunk)
-            part, _ = lm_loss(logits, chunk, reduction="sum")
+                logits = opt.forward(ids)
+            part, _ = lm_loss(logits, scored, reduction="sum")
             # DDP averages gradients over ranks; scaling by world / n_global makes the
             # result the gradient of the mean loss over every target of the global batch
             (part * (opt.world / n_global)).backward()
@@ -110,7 +112,7 @@ def accumulate_gradients(opt: Optimization, batches: list[torch.Tensor], state: 
     """Forward and backward over `batches` (one optimizer step's worth) -> (mean loss per
     predicted byte over every process, number of predicted bytes); (nan, 0) for no targets.
     On CUDA out-of-memory the micro-batch is halved (kept in `state`) and the step retried."""
-    n_local = sum(int((b[:, 1:] != BOE_ID).sum()) for b in batches)
+    n_local = sum(int((split_batch(b)[1][:, 1:] != BOE_ID).sum()) for b in batches)
     n_global = int(all_reduce(torch.tensor([n_local], dtype=torch.float64, device=opt.device))[0])
     if n_global == 0:
         return math.nan, 0
@@ -126,5 +128,6 @@ def accumulate_gradients(opt: Optimization, batches: list[torch.Tensor], state: 
 def gradient_norm(opt: Optimization) -> float:
     """The global gradient norm, clipped to cfg.max_grad_norm when that is > 0."""
     if opt.cfg.max_grad_norm > 0:
-        return float(torch.nn.utils.clip_grad_norm_(opt.params, opt.cfg.max_grad_norm))
+        norm = torch.nn.utils.clip_grad_norm_(opt.params, opt.cfg.max_grad_norm)
+        return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # a DTensor under FSDP
     return float(torch.sqrt(sum((p.grad.float() ** 2).sum() for p in opt.params if p.grad is not None)))
