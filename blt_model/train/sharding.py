@@ -19,8 +19,11 @@ file system every process sees. With one process nothing is sharded; the state f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +109,14 @@ def _no_dist() -> bool:
     return not (dist.is_available() and dist.is_initialized())
 
 
+@contextlib.contextmanager
+def _quiet_single_process() -> Iterator[None]:
+    # DCP warns that it assumes one process even when told so (no_dist=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        yield
+
+
 class ShardedStrategy(TrainingStrategy):
     """FSDP2 weights, gathered model directories, torch.distributed.checkpoint resume state."""
 
@@ -159,7 +170,8 @@ class ShardedStrategy(TrainingStrategy):
         rel = self._free_name(run_dir, state.step)
         barrier()  # every process chose its name before any writes
         model_sd, optim_sd = get_state_dict(owner, opt.optimizer)
-        dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=run_dir / rel, no_dist=_no_dist())
+        with _quiet_single_process():
+            dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=run_dir / rel, no_dist=_no_dist())
         barrier()
         if write:
             pointer = {"format": _FORMAT, "stage": name, "checkpoint": rel, **state.to_dict(),
@@ -180,8 +192,9 @@ class ShardedStrategy(TrainingStrategy):
             raise RunFileError(f"{path}: not a sharded {name} state of this version")
         model_sd, optim_sd = get_state_dict(owner, optimizer)
         try:
-            dcp.load({"model": model_sd, "optim": optim_sd}, checkpoint_id=run_dir / str(meta["checkpoint"]),
-                     no_dist=_no_dist())
+            with _quiet_single_process():
+                dcp.load({"model": model_sd, "optim": optim_sd}, checkpoint_id=run_dir / str(meta["checkpoint"]),
+                         no_dist=_no_dist())
         except Exception as e:  # DCP raises several kinds (missing files, mismatched shapes)
             raise RunFileError(f"{run_dir / str(meta['checkpoint'])}: cannot load the sharded state "
                                f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
