@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 
 from ..guards import terminal_safe
-from . import convert, evaluate, finetune, generate, info, train
+from . import compress, convert, evaluate, finetune, generate, info, train
 from .arguments import Command
 from .errors import EXIT_BAD_INPUT, EXIT_STATUS
 
 __all__ = ["COMMANDS", "build_parser"]
 
 COMMANDS: tuple[Command, ...] = (train.COMMAND, finetune.COMMAND, evaluate.COMMAND, generate.COMMAND, convert.COMMAND,
-                                 info.COMMAND)
+                                 info.COMMAND, compress.COMPRESS, compress.DECOMPRESS)
 
 
 class _Parser(argparse.ArgumentParser):
