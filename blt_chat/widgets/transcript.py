@@ -311,9 +311,15 @@ class Transcript(ScrollView, can_focus=True):
         self._after_user_scroll()
 
     def on_resize(self) -> None:
-        width = max(10, self.scrollable_content_region.width)
-        if width != self._wrap_width:
-            self._wrap_width = width
+        self.sync_width()
+
+    def sync_width(self) -> None:
+        """Re-wrap when the content width changed. A region of width 0 (not laid out yet, e.g.
+        behind a screen pushed during start-up) is no width to wrap at: wrapping at it left the
+        transcript 10 columns wide for the whole session when F1 was typed while loading."""
+        width = self.scrollable_content_region.width
+        if width > 0 and max(10, width) != self._wrap_width:
+            self._wrap_width = max(10, width)
             self._relayout()
 
     # ------------------------------------------------------------ rendering
@@ -349,6 +355,8 @@ class Transcript(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.scrollable_content_region.width
+        if width > 0 and max(10, width) != self._wrap_width:  # laid out without a Resize
+            self.call_after_refresh(self.sync_width)
         base = self.rich_style
         if index >= len(self._vlines):
             return Strip.blank(width, base)
