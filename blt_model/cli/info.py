@@ -10,6 +10,7 @@ from typing import Any
 from ..config import PRESETS
 from .arguments import Command, arg, number
 from .commands import console, default_model_path, load_configs, load_model_arg
+from .memory import TRAIN_ARGUMENTS, print_training_memory, training_memory_info
 from .style import markup_safe
 
 __all__ = ["COMMAND", "run"]
@@ -82,10 +83,14 @@ def run(args: argparse.Namespace) -> int:
             "parameters_without_embeddings": model.num_parameters(include_embeddings=False),
             "mean_patch_size": patch, "flops_per_byte": model.flops_per_byte(patch),
             "entropy_threshold": cfg.patching.entropy_threshold if cfg.entropy_threshold_calibrated else None}
+    if args.train:
+        info["training_memory"] = training_memory_info(model, args)
     if args.json:
         print(json.dumps(info, indent=2))
     else:
         _print_tables(info, cfg)
+        if args.train:
+            print_training_memory(console(), info["training_memory"])
     return 0
 
 
@@ -98,4 +103,5 @@ COMMAND = Command(
         arg("--patch-size", type=number(float, 1), metavar="S",
             help="mean patch size for the FLOPs estimate (default: the config's target)"),
         arg("--json", action="store_true"),
+        *TRAIN_ARGUMENTS,
     ))
