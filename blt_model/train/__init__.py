@@ -4,8 +4,11 @@
   data.py       windows, batches and loaders over those documents
   config.py     TrainingConfig: hyper-parameters and budgets
   stages.py     train(): data, entropy model, threshold calibration, BLT
+  finetune.py   finetune(): continue training a loaded model (examples.py: prompt/completion data)
   loop.py       one stage's loop: resume, steps, evaluation, saving (train_model, train_entropy_model)
   step.py       one optimizer step: gradient accumulation, DDP, CUDA out-of-memory back-off
+  strategy.py   how a model is wrapped, saved, resumed: one process or DDP (sharding.py: FSDP2)
+  memory.py     memory per process for fine-tuning (`blt info --train`)
   schedule.py   the learning-rate schedule (warmup, cosine over steps and/or time)
   state.py      TrainState and state.pt, the resume file
   reporting.py  TrainingReporter: what a run tells a person, as plain events (the library never prints)
@@ -17,15 +20,18 @@ from .config import TrainingConfig
 from .data import ByteDataset, DataError, DataStats, make_loader, read_documents, split_documents
 from .distributed import setup_distributed, world_info
 from .errors import RunFileError, TrainingError, TrainingInterrupted
+from .finetune import FINETUNE_DEFAULTS, FinetuneOptions, FinetuneResult, finetune
 from .loop import train_entropy_model, train_model
+from .memory import TrainingMemory, training_memory
 from .reporting import DataSummary, StageOutcome, TrainingReporter
 from .schedule import LearningRateSchedule, lr_factor
 from .stages import TrainResult, calibrate_entropy_threshold, train
 from .state import TrainState, load_state
 
 __all__ = [
-    "ByteDataset", "DataError", "DataStats", "DataSummary", "LearningRateSchedule", "RunFileError", "StageOutcome",
-    "TrainResult", "TrainState", "TrainingConfig", "TrainingError", "TrainingInterrupted", "TrainingReporter",
-    "calibrate_entropy_threshold", "load_state", "lr_factor", "make_loader", "read_documents", "setup_distributed",
-    "split_documents", "train", "train_entropy_model", "train_model", "world_info",
+    "FINETUNE_DEFAULTS", "ByteDataset", "DataError", "DataStats", "DataSummary", "FinetuneOptions", "FinetuneResult",
+    "LearningRateSchedule", "RunFileError", "StageOutcome", "TrainResult", "TrainState", "TrainingConfig",
+    "TrainingError", "TrainingInterrupted", "TrainingMemory", "TrainingReporter", "calibrate_entropy_threshold",
+    "finetune", "load_state", "lr_factor", "make_loader", "read_documents", "setup_distributed", "split_documents",
+    "train", "train_entropy_model", "train_model", "training_memory", "world_info",
 ]

@@ -36,7 +36,6 @@ from .documents import DataError, DataStats
 from .examples import FinetuneDataset, make_pair_loader, read_finetune_data, split_examples
 from .loop import OnStep, Stage, fit
 from .reporting import SILENT, DataSummary, TrainingReporter
-from .sharding import ShardedStrategy
 from .stages import _prepare_out_dir
 from .strategy import TrainingStrategy
 
@@ -143,6 +142,7 @@ def _load(model: str | os.PathLike | BLT, dev: torch.device) -> tuple[BLT, str]:
 def _strategy(options: FinetuneOptions, cfg: TrainingConfig, dev: torch.device) -> TrainingStrategy:
     if not options.shard:
         return TrainingStrategy()
+    from .sharding import ShardedStrategy  # torch.distributed.checkpoint: imported when used
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and dev.type == "cuda"
                                        and torch.cuda.is_bf16_supported())
     return ShardedStrategy(mixed_precision=bf16, activation_checkpointing=options.activation_checkpointing)
