@@ -129,7 +129,7 @@ COMPRESS = Command(
     run=run_compress, arguments=(
         *_COMMON,
         arg("--chunk-size", type=COUNT, metavar="BYTES",
-            help="bytes per chunk, each coded without context (default: the model's context - 1)"),
+            help="bytes per chunk, each coded from BOS without context (default: twice the model's context, less 1)"),
         arg("--batch-size", type=COUNT, default=32, metavar="N", help="chunks coded together (default 32)"),
         arg("--threads", type=COUNT, default=1, metavar="N",
             help="torch threads while coding; recorded, and used again to decompress (default 1)"),
