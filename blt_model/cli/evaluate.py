@@ -26,6 +26,14 @@ def _read_eval_file(path: str) -> bytes:
     return data
 
 
+def _compressed(model, data: bytes) -> dict[str, Any]:
+    """The real size `blt compress` writes for `data` (default layout, one thread)."""
+    from ..codec import compress
+
+    size = len(compress(model, data))
+    return {"bytes": size, "bits_per_byte": 8 * size / len(data)}
+
+
 def run(args: argparse.Namespace) -> int:
     """Score files with a model and with the standard-library compressors at their highest
     levels; lower bits per byte is better."""
@@ -45,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
         entry: dict[str, Any] = {"file": name, "bytes": len(data), "bits_per_byte": metrics["bits_per_byte"],
                                  "metrics": metrics, "compressors": base}
         row = {"file": markup_safe(name), "bytes": len(data), "model": metrics["bits_per_byte"], **base}
+        if args.compressed_size:
+            entry["compressed"] = _compressed(model, data)
+            row["blt compress"] = entry["compressed"]["bits_per_byte"]
         if reference is not None:
             given = compressor_bits_per_byte(data, reference)
             entry["compressors_given_reference"] = given
@@ -69,4 +80,6 @@ COMMAND = Command(
         arg("--device"),
         arg("--batch-size", type=COUNT, default=4),
         arg("--window", type=number(int, 2), metavar="N", help="ids per scoring window (default: model maximum)"),
+        arg("--compressed-size", action="store_true",
+            help="also compress each file with `blt compress` and report its real size (slow: about 1 KB/s on one CPU core)"),
     ))

@@ -73,3 +73,29 @@ def test_wrong_model_is_refused(model_dir, tmp_path, capsys):
     capsys.readouterr()
     assert _blt("decompress", "--model", str(other), str(packed), str(out)) == 2
     assert "compressed with another model" in capsys.readouterr().err and not out.exists()
+
+
+def test_eval_reports_the_real_compressed_size(model_dir, tmp_path, capsys):
+    import json
+
+    src = tmp_path / "a.txt"
+    src.write_bytes(DATA[:120])
+    assert _blt("eval", "--model", model_dir, "--compressed-size", "--json", str(src)) == 0
+    result = json.loads(capsys.readouterr().out)["results"][0]
+    from blt_model import load_model
+    from blt_model.codec import compress
+
+    size = len(compress(load_model(model_dir), DATA[:120]))
+    assert result["compressed"] == {"bytes": size, "bits_per_byte": 8 * size / 120}
+    assert _blt("eval", "--model", model_dir, "--compressed-size", str(src)) == 0
+    assert "blt compress" in capsys.readouterr().out
+
+
+def test_missing_library_is_one_line_with_the_install_command(model_dir, tmp_path, monkeypatch, capsys):
+    src = tmp_path / "a.txt"
+    src.write_bytes(b"abc")
+    monkeypatch.setitem(sys.modules, "constriction", None)  # import constriction raises ImportError
+    assert _blt("compress", "--model", model_dir, str(src), str(tmp_path / "a.blt")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'blt-chat[compress]'" in err
+    assert not (tmp_path / "a.blt").exists()
