@@ -33,10 +33,12 @@ from .config import TrainingConfig
 from .data import split_documents
 from .distributed import setup_distributed, world_info
 from .documents import DataError, DataStats
+from .errors import RunFileError
 from .examples import FinetuneDataset, make_pair_loader, read_finetune_data, split_examples
 from .loop import OnStep, Stage, fit
 from .reporting import SILENT, DataSummary, TrainingReporter
 from .stages import _prepare_out_dir
+from .state import STATE_NAME
 from .strategy import TrainingStrategy
 
 __all__ = ["FINETUNE_DEFAULTS", "FREEZABLE", "FinetuneOptions", "FinetuneResult", "apply_freezing", "finetune",
@@ -148,6 +150,16 @@ def _strategy(options: FinetuneOptions, cfg: TrainingConfig, dev: torch.device) 
     return ShardedStrategy(mixed_precision=bf16, activation_checkpointing=options.activation_checkpointing)
 
 
+def _check_resume(out: Path, shard: bool) -> None:
+    """A run's resume state is state.pt or (sharded) state-sharded.json: resume it the same way."""
+    from .sharding import POINTER_NAME
+
+    mine, other = (POINTER_NAME, STATE_NAME) if shard else (STATE_NAME, POINTER_NAME)
+    if not (out / mine).exists() and (out / other).exists():
+        raise RunFileError(f"{out}: the run was {'' if shard else 'not '}sharded; resume it "
+                           f"{'without' if shard else 'with'} --shard")
+
+
 def finetune(model: str | os.PathLike | BLT, data: str | os.PathLike | Sequence[str | os.PathLike],
              valid: str | os.PathLike | Sequence[str | os.PathLike] | None = None, *,
              out_dir: str | os.PathLike, training: TrainingConfig | dict[str, Any] | None = None,
@@ -167,6 +179,8 @@ def finetune(model: str | os.PathLike | BLT, data: str | os.PathLike | Sequence[
     main = world_info()[0] == 0
     reporter = (reporter or SILENT) if main else SILENT
     notes = _prepare_out_dir(out, resume, overwrite, reporter)
+    if resume:
+        _check_resume(out, options.shard)
     blt, source = _load(model, dev)
     cfg = finetune_config(training, blt.config.max_position_embeddings)
     if cfg.max_sequence_length > blt.config.max_position_embeddings:

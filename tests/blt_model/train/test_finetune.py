@@ -13,9 +13,17 @@ from blt_model import BLT
 from blt_model.io.checkpoint import load_model, save_model
 from blt_model.io.shipped import shipped_model_path
 from blt_model.nn.model import lm_loss
-from blt_model.train.evaluation import compute_bits_per_byte
-from blt_model.train.examples import FinetuneDataset, collate_pairs, read_finetune_data, split_batch
+from blt_model.train.errors import RunFileError
+from blt_model.train.evaluation import compute_bits_per_byte, evaluate_loader
+from blt_model.train.examples import (
+    FinetuneDataset,
+    collate_pairs,
+    make_pair_loader,
+    read_finetune_data,
+    split_batch,
+)
 from blt_model.train.finetune import FinetuneOptions, finetune, finetune_config
+from blt_model.train.reporting import TrainingReporter
 from tests.helpers import tiny_config
 
 
@@ -92,6 +100,32 @@ def test_resume_continues_the_same_loss_curve(tmp_path):
     assert sorted(second) == [5, 6]
     for step, loss in {**first, **second}.items():
         assert loss == pytest.approx(whole[step], abs=1e-6), step
+
+
+def test_early_stopping_keeps_the_best_model(tmp_path):
+    """Training on one byte and validating on another: validation soon gets worse, and with
+    patience 1 the run stops at the first validation that does not improve; best/ holds the
+    best validation's weights, last/ the worse ones."""
+    base = tiny_dir(tmp_path)
+    (tmp_path / "a.txt").write_text("a" * 4000)
+    (tmp_path / "z.txt").write_text("z" * 400)
+    outcomes = []
+
+    class Reporter(TrainingReporter):
+        def on_stage_end(self, name, outcome):
+            outcomes.append(outcome)
+
+    losses: dict[int, float] = {}
+    finetune(base, tmp_path / "a.txt", tmp_path / "z.txt", out_dir=tmp_path / "run", reporter=Reporter(),
+             training=fast(max_steps=20, eval_interval=1, patience=1), on_step=recorder(losses))
+    outcome = outcomes[0]
+    assert outcome.stop_reason == "early_stop" and outcome.step < 20 and sorted(losses) == list(range(1, outcome.step + 1))
+    valid = make_pair_loader(FinetuneDataset([b"z" * 400], [], 48, mode="eval"), 4, train=False)
+    best = evaluate_loader(load_model(tmp_path / "run" / "best"), valid)["loss"]
+    assert best == pytest.approx(outcome.best_val_loss, abs=1e-6)
+    assert evaluate_loader(load_model(tmp_path / "run" / "last"), valid)["loss"] > best
+    with pytest.raises(RunFileError, match="resume it without --shard"):
+        finetune(base, tmp_path / "a.txt", out_dir=tmp_path / "run", resume=True, options=FinetuneOptions(shard=True))
 
 
 def test_prompts_carry_no_loss():
