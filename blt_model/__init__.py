@@ -10,6 +10,7 @@ them to the paper.
 from .config import PRESETS, BLTConfig, PatchingConfig
 from .ids import BOE_ID, BOS_ID, EOS_ID, OFFSET, PAD_ID, VOCAB_SIZE, decode, decode_text, encode
 from .inference.generation import ByteEvent, generate_stream, generate_text
+from .inference.samples import generate_samples
 from .inference.sampling import SamplingConfig
 from .io.checkpoint import CheckpointError, load_model, save_model
 from .io.shipped import SHIPPED_MODEL_NAME, shipped_model_path
@@ -39,5 +40,5 @@ __all__ = [
     "starts_to_patch_ids", "lengths_to_starts", "calibrate_threshold", "OnlinePatcher",
     "encode", "decode", "decode_text", "BOE_ID", "BOS_ID", "EOS_ID", "PAD_ID", "OFFSET", "VOCAB_SIZE",
     "CheckpointError", "load_model", "save_model", "SHIPPED_MODEL_NAME", "shipped_model_path",
-    "ByteEvent", "SamplingConfig", "generate_stream", "generate_text", "compute_bits_per_byte", "compressor_bits_per_byte",
+    "ByteEvent", "SamplingConfig", "generate_stream", "generate_text", "generate_samples", "compute_bits_per_byte", "compressor_bits_per_byte",
 ]

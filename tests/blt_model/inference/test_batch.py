@@ -96,3 +96,18 @@ def test_batch_errors_are_one_clear_line():
         engine.step([65, 66])
     with pytest.raises(ValueError, match="batch"):
         BatchedState(model, model.config.patching, 0)
+
+
+def test_generate_samples_greedy_rows_equal_generate_text():
+    from blt_model import generate_text
+    from blt_model.inference.samples import generate_samples
+
+    model = tiny_model()
+    texts = generate_samples(model, "Once upon", 3, temperature=0.0, max_new_bytes=12)
+    single = generate_text(model, "Once upon", temperature=0.0, max_new_bytes=12)
+    assert texts == [single] * 3
+    a = generate_samples(model, "Once upon", 4, temperature=1.0, max_new_bytes=10, seed=5)
+    assert a == generate_samples(model, "Once upon", 4, temperature=1.0, max_new_bytes=10, seed=5)
+    assert len(a) == 4 and len(set(a)) > 1
+    with pytest.raises(ValueError, match="n: must be"):
+        generate_samples(model, "x", 0)
