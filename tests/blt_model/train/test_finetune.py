@@ -185,3 +185,16 @@ def test_finetune_defaults_and_cli(tmp_path, capsys):
     assert load_model(tmp_path / "run" / "best").config == load_model(base).config
     assert main(argv) == 2  # the run exists: --resume or --overwrite
     assert main([*argv, "--resume", "--max-steps", "3"]) == 0
+
+
+def test_a_transformers_format_model_finetunes_into_this_format(tmp_path):
+    from tests.blt_model.test_hf_compat import _hf_model, _save
+
+    source = _save(_hf_model(0), tmp_path / "hf")
+    (tmp_path / "d.txt").write_text(log_lines(6, 80))
+    losses: dict[int, float] = {}
+    finetune(source, tmp_path / "d.txt", out_dir=tmp_path / "run", training=fast(max_steps=2),
+             on_step=recorder(losses))
+    start, tuned = load_model(source), load_model(tmp_path / "run" / "best")
+    assert sorted(losses) == [1, 2] and tuned.config == start.config
+    assert torch.equal(start.state_dict()["entropy_model.head.weight"], tuned.state_dict()["entropy_model.head.weight"])

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from blt_model.io.checkpoint import load_model
+from blt_model.io.checkpoint import load_model, save_model
 from blt_model.train.finetune import FinetuneOptions, finetune
 from blt_model.train.sharding import POINTER_NAME
-from tests.blt_model.train.test_finetune import log_lines, recorder, tiny_dir
+from tests.blt_model.train.test_finetune import log_lines, recorder
+from tests.helpers import tiny_model
 
 RUNNER = Path(__file__).with_name("finetune_runner.py")
 ROOT = Path(__file__).resolve().parents[3]
@@ -40,7 +41,8 @@ def run_two_processes(tmp_path: Path, base: Path, data: Path, out: Path) -> dict
 
 
 def test_two_sharded_processes_match_one_and_resume_on_one(tmp_path):
-    base = tiny_dir(tmp_path)
+    # entropy patching: the (unsharded, frozen) entropy model places patches in training and validation
+    base = save_model(tiny_model(), tmp_path / "base")
     data = tmp_path / "d.txt"
     data.write_text(log_lines(5, 120))
     reference: dict[int, float] = {}
