@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import torch
 import blt_model
 from blt_model import BLT, BLTConfig, PatchingConfig, patch_starts
 from blt_model.ids import encode
+from blt_model.inference.threads import use_thread_policy
 from blt_model.io.model_dir import is_model_dir, model_dir_problem  # noqa: F401 (the app's check is the library's)
 from blt_model.io.shipped import SHIPPED_MODEL_NAME, shipped_model_path
 
@@ -57,13 +57,9 @@ def resolve_device(preference: str) -> tuple[str, str | None]:
 
 
 def limit_cpu_threads() -> None:
-    """Leave one core to the UI: torch's intra-op threads otherwise starve the event loop
-    (measured: 4x slower generation with 2 threads on 2 cores). OMP_NUM_THREADS wins if set."""
-    if os.environ.get("OMP_NUM_THREADS"):
-        return
-    want = max(1, (os.cpu_count() or 2) - 1)
-    if torch.get_num_threads() > want:
-        torch.set_num_threads(want)
+    """The library's thread policy (blt_model/inference/threads.py): OMP_NUM_THREADS wins, else
+    the physical cores less one, so torch's threads leave the UI a core."""
+    use_thread_policy()
 
 
 def tiny_random_config() -> BLTConfig:

@@ -37,12 +37,14 @@ def _compressed(model, data: bytes) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Score files with a model and with the standard-library compressors at their highest
     levels; lower bits per byte is better."""
+    from ..inference.threads import use_thread_policy
     from ..train.evaluation import compressor_bits_per_byte, compute_bits_per_byte
     from .report import print_compression_table
 
     files = {f: _read_eval_file(f) for f in args.files}  # check every file before the slow part
     reference = _read_eval_file(args.reference) if args.reference else None
     device = pick_device(args.device)
+    use_thread_policy()  # the app's thread count (OMP_NUM_THREADS wins)
     model, label = load_model_arg(args.model, device, allow_random=False)
     results, rows = [], []
     for name, data in files.items():

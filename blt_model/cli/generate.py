@@ -115,12 +115,14 @@ def run(args: argparse.Namespace) -> int:
     """Generate bytes after a prompt, streaming them as they are sampled."""
     from ..inference.generation import generate_stream
     from ..inference.sampling import SamplingConfig
+    from ..inference.threads import use_thread_policy
 
     # checked before the model loads; a bad value is a one-line error with exit status 2
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                               repetition_penalty=args.repetition_penalty, seed=args.seed,
                               max_new_bytes=args.max_bytes)
     device = pick_device(args.device)
+    use_thread_policy()  # the app's thread count (OMP_NUM_THREADS wins)
     model, label = load_model_arg(args.model, device, allow_random=True, seed=args.seed,
                                   dtype=torch_dtype(args.dtype))
     err = console(stderr=True)
