@@ -66,7 +66,7 @@ COMMAND = Command(
         arg("--train-entropy-model", action="store_true", help="train the entropy model too (not with --shard)"),
         arg("--shard", action="store_true", help="under torchrun: FSDP2 sharding (else DDP)"),
         arg("--activation-checkpointing", action="store_true",
-            help="with --shard: recompute each block's activations in the backward pass (less memory)"),
+            help="recompute each block's activations in the backward pass (less memory, more compute)"),
         arg("--precision", choices=["auto", "bf16", "fp32"],
             help="bf16: autocast, or with --shard bf16 compute on fp32 master weights (auto: bf16 on CUDA)"),
         *RUN_ARGUMENTS,

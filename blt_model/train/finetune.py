@@ -39,7 +39,7 @@ from .loop import OnStep, Stage, fit
 from .reporting import SILENT, DataSummary, TrainingReporter
 from .stages import _prepare_out_dir
 from .state import STATE_NAME
-from .strategy import TrainingStrategy
+from .strategy import TrainingStrategy, checkpoint_blocks
 
 __all__ = ["FINETUNE_DEFAULTS", "FREEZABLE", "FinetuneOptions", "FinetuneResult", "apply_freezing", "finetune",
            "finetune_config"]
@@ -59,7 +59,7 @@ class FinetuneOptions:
     freeze: tuple[str, ...] = ()  # any of FREEZABLE
     train_entropy_model: bool = False
     shard: bool = False  # FSDP2 (sharding.py); else one process or DDP
-    activation_checkpointing: bool = False  # with shard: recompute block activations in backward
+    activation_checkpointing: bool = False  # recompute block activations in the backward pass
 
     def __post_init__(self) -> None:
         self.freeze = tuple(self.freeze)
@@ -194,6 +194,8 @@ def finetune(model: str | os.PathLike | BLT, data: str | os.PathLike | Sequence[
             {"finetune": {"model": source, **asdict(options)}, "training": cfg.to_dict()}, indent=2) + "\n")
     torch.manual_seed(cfg.seed)
     apply_freezing(blt, options)
+    if options.activation_checkpointing and not options.shard:  # (the sharded strategy applies it itself)
+        checkpoint_blocks(blt)
     blt.train()
     stage = Stage("finetune", blt, blt, _strategy(options, cfg, dev))
     best = fit(stage, loaders.train, loaders.valid, cfg, num_epochs=cfg.num_epochs, out_dir=out, resume=resume,

@@ -1,13 +1,15 @@
 """How much memory one process needs to fine-tune a BLT (`blt info --train`), before starting.
 
     weights      every parameter in fp32 (the optimizer updates fp32 master weights; with FSDP
-                 and bf16 the bf16 copies of the gathered units count under `gathered`)
+                 and bf16 the bf16 copies of the gathered units count under `copies`)
     gradients    fp32, for the trained parameters (all but the frozen entropy model)
     optimizer    AdamW's two fp32 moments per trained parameter
     activations  what autograd keeps from the forward for the backward, at the given batch and
                  sequence length (see `activation_floats_per_byte`)
-    gathered     FSDP only: the unsharded parameters of the root and of the units being computed
-                 (the current one and the prefetched next one), in the compute dtype
+    copies       weights copied for the computation: with FSDP the unsharded parameters of the
+                 root and of the units being computed (the current one and the prefetched next
+                 one) in the compute dtype; without FSDP in bf16, autocast's bf16 casts of the
+                 trained weights (kept for the step)
 
 With `sharded` (FSDP2, sharding.py) weights, gradients and optimizer states of everything but the
 entropy model (left out, replicated) are divided by the world size; activations are per process
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from ..config import BLTConfig
 from ..ids import VOCAB_SIZE
 from ..nn.model import BLT
+from .strategy import sharded_units
 
 __all__ = ["TrainingMemory", "activation_floats_per_byte", "training_memory"]
 
@@ -45,17 +48,17 @@ class TrainingMemory:
     gradients: int
     optimizer: int
     activations: int
-    gathered: int
+    copies: int
     world_size: int
     sharded: bool
 
     @property
     def total(self) -> int:
-        return self.weights + self.gradients + self.optimizer + self.activations + self.gathered
+        return self.weights + self.gradients + self.optimizer + self.activations + self.copies
 
     def as_dict(self) -> dict[str, int]:
         return {"weights": self.weights, "gradients": self.gradients, "optimizer": self.optimizer,
-                "activations": self.activations, "gathered": self.gathered, "total": self.total}
+                "activations": self.activations, "copies": self.copies, "total": self.total}
 
 
 def _block(dim: int, ffn: int) -> int:
@@ -80,8 +83,6 @@ def activation_floats_per_byte(config: BLTConfig, checkpointing: bool = False,
 
 def _gathered(model: BLT, world: int, compute_bytes: int) -> int:
     """FSDP: root parameters plus the two largest units, unsharded, in the compute dtype."""
-    from .sharding import sharded_units
-
     blocks, embeddings = sharded_units(model)
     units = sorted((sum(p.numel() for p in u.parameters()) for u in blocks + embeddings), reverse=True)
     in_units = sum(units)
@@ -106,6 +107,9 @@ def training_memory(model: BLT, *, seq_len: int, batch_size: int, world_size: in
     act_bytes = 2 if bf16 else _FP32
     floats = activation_floats_per_byte(model.config, activation_checkpointing)
     activations = int(floats * seq_len * batch_size * act_bytes)
-    gathered = _gathered(model, world_size, 2 if bf16 else _FP32) if sharded else 0
-    return TrainingMemory(weights, trained_here * _FP32, 2 * trained_here * _FP32, activations, gathered,
+    if sharded:
+        copies = _gathered(model, world_size, 2 if bf16 else _FP32)
+    else:
+        copies = 2 * trained if bf16 else 0
+    return TrainingMemory(weights, trained_here * _FP32, 2 * trained_here * _FP32, activations, copies,
                           world_size, sharded)

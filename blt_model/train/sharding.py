@@ -37,7 +37,6 @@ from torch.distributed.checkpoint.state_dict import (
     get_state_dict,
     set_state_dict,
 )
-from torch.utils.checkpoint import checkpoint
 
 from ..guards import read_regular_file
 from ..io.checkpoint import save_model
@@ -48,30 +47,13 @@ from .distributed import barrier, world_info
 from .errors import RunFileError
 from .state import TrainState
 from .step import Optimization, make_optimizer
-from .strategy import TrainingStrategy
+from .strategy import TrainingStrategy, checkpoint_blocks, sharded_units
 
-__all__ = ["POINTER_NAME", "SHARDS_DIR", "ShardedStrategy", "shard_model", "sharded_units"]
+__all__ = ["POINTER_NAME", "SHARDS_DIR", "ShardedStrategy", "shard_model"]
 
 POINTER_NAME = "state-sharded.json"
 SHARDS_DIR = "sharded"
 _FORMAT = 1
-
-
-def sharded_units(model: BLT) -> tuple[list[nn.Module], list[nn.Module]]:
-    """(transformer blocks, embedding modules) that get their own FSDP unit."""
-    blocks = [*model.encoder.stack.layers, *model.global_model.stack.layers, *model.decoder.stack.layers]
-    return blocks, [model.encoder.embed, model.encoder.hash_embed]
-
-
-def _checkpoint_forward(block: nn.Module) -> None:
-    forward = block.forward
-
-    def recomputed(*args: Any, **kwargs: Any) -> Any:
-        if not torch.is_grad_enabled():
-            return forward(*args, **kwargs)
-        return checkpoint(forward, *args, use_reentrant=False, **kwargs)
-
-    block.forward = recomputed
 
 
 def shard_model(model: BLT, *, mixed_precision: bool = False, activation_checkpointing: bool = False) -> None:
@@ -81,8 +63,7 @@ def shard_model(model: BLT, *, mixed_precision: bool = False, activation_checkpo
 
     blocks, embeddings = sharded_units(model)
     if activation_checkpointing:
-        for block in blocks:
-            _checkpoint_forward(block)
+        checkpoint_blocks(model)
     world = world_info()[1]
     if world == 1:
         return

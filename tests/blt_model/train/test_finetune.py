@@ -102,6 +102,17 @@ def test_resume_continues_the_same_loss_curve(tmp_path):
         assert loss == pytest.approx(whole[step], abs=1e-6), step
 
 
+def test_activation_checkpointing_changes_no_number(tmp_path):
+    base = tiny_dir(tmp_path)
+    (tmp_path / "d.txt").write_text(log_lines(7, 120))
+    plain: dict[int, float] = {}
+    recomputed: dict[int, float] = {}
+    finetune(base, tmp_path / "d.txt", out_dir=tmp_path / "a", training=fast(max_steps=3), on_step=recorder(plain))
+    finetune(base, tmp_path / "d.txt", out_dir=tmp_path / "b", training=fast(max_steps=3),
+             options=FinetuneOptions(activation_checkpointing=True), on_step=recorder(recomputed))
+    assert recomputed == pytest.approx(plain, abs=1e-6) and len(plain) == 3
+
+
 def test_early_stopping_keeps_the_best_model(tmp_path):
     """Training on one byte and validating on another: validation soon gets worse, and with
     patience 1 the run stops at the first validation that does not improve; best/ holds the
