@@ -131,7 +131,8 @@ class RichTrainingReporter(TrainingReporter):
         self._t0 = time.perf_counter()
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(),
-            TextColumn("{task.completed}/{task.total} steps"), _StatsColumn(),
+            TextColumn("{task.completed}/{task.total} steps" if total_steps else "step {task.completed}"),
+            _StatsColumn(),
             TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False)
         self._task = self._progress.add_task(name, total=total_steps, completed=start_step,
                                              loss=None, bytes_per_s=None, lr=None)

@@ -114,7 +114,10 @@ def _start(stage: Stage, train_loader: Iterable, val_loader: Iterable | None, cf
                MetricsLog(run_dir / METRICS_NAME if (run_dir and main) else None),
                reporter if main else SILENT, val_loader, on_step,
                t_start=time.perf_counter(), elapsed_before=float(state.elapsed_s))
-    return run, cfg.max_steps or (per_epoch * num_epochs if per_epoch else None)
+    if cfg.max_steps:
+        return run, cfg.max_steps
+    # a time budget alone (fine-tuning repeats the data until it ends): no step total to show
+    return run, (per_epoch * num_epochs if per_epoch and cfg.max_minutes is None else None)
 
 
 def _count_elapsed(run: _Run) -> None:

@@ -120,3 +120,15 @@ def test_the_default_reporter_is_silent(tmp_path, capfd):
           training=tcfg(max_steps=2, eval_interval=1, eval_max_batches=1, progress=True))
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+def test_a_time_budget_alone_reports_no_step_total(tmp_path):
+    """Fine-tuning with --max-minutes repeats the data until the time is spent: the progress bar
+    had a total of a million epochs' steps; a time budget without --max-steps has no total."""
+    torch.manual_seed(0)
+    rec = Recorder()
+    tl, vl = loaders()
+    train_model(BLT(small_cfg()), tl, vl, tcfg(max_minutes=0.02, num_epochs=1_000_000, eval_interval=1000),
+                out_dir=tmp_path, reporter=rec)
+    assert rec.kinds("stage")[0][2] is None
+    assert rec.kinds("step")  # it trained until the time was spent
