@@ -77,9 +77,11 @@ class Engine(ABC):
         self.patch_config = patch_config or model.config.patching
 
     @abstractmethod
-    def prefill(self, ids: Sequence[Sequence[int]]) -> StepOutput:
+    def prefill(self, ids: Sequence[Sequence[int]], all_logits: bool = True) -> StepOutput:
         """Start B new sequences (dropping whatever the engine held) with their first ids (BOS
-        first) -> the outputs of every prompt position."""
+        first) -> the outputs of every prompt position. With `all_logits` False the logits are
+        those of the last position only ([B, 1, V]; entropies and starts still cover every
+        position), which lets an engine skip work nothing else needs."""
 
     @abstractmethod
     def step(self, next_ids: Sequence[int]) -> StepOutput:
@@ -106,7 +108,7 @@ class CachedEngine(Engine):
         self.states: list[IncrementalState] = []
         self.batch: BatchedState | None = None
 
-    def prefill(self, ids: Sequence[Sequence[int]]) -> StepOutput:
+    def prefill(self, ids: Sequence[Sequence[int]], all_logits: bool = True) -> StepOutput:
         self.states, self.batch = [], None
         if len(ids) > 1:
             lengths = {len(row) for row in ids}
@@ -114,10 +116,10 @@ class CachedEngine(Engine):
                 raise ValueError(f"ids: a batch of {len(ids)} prompts must have one length (they advance "
                                  f"together), got lengths {sorted(len(row) for row in ids)}")
             self.batch = BatchedState(self.model, self.patch_config, len(ids))
-            return _cat_outputs([self._step_batch(list(col)) for col in zip(*ids)])
+            return _last_logits(_cat_outputs([self._step_batch(list(col)) for col in zip(*ids)]), all_logits)
         row = list(self._one(ids, "prefill"))
         self.states = [IncrementalState(self.model, self.patch_config)]
-        return self._feed(row)
+        return self._feed(row, all_logits)
 
     def step(self, next_ids: Sequence[int]) -> StepOutput:
         if self.batch is not None:
@@ -135,16 +137,23 @@ class CachedEngine(Engine):
         return StepOutput(logits[:, None], torch.tensor(H, dtype=torch.float32)[:, None], first,
                           torch.tensor(nxt, dtype=torch.bool))
 
-    def _feed(self, ids: list[int]) -> StepOutput:
+    def _feed(self, ids: list[int], all_logits: bool = True) -> StepOutput:
         state = self.states[0]
         first_start = state.next_start  # decided by the bytes before these
-        logits, H, next_starts = state.feed(ids)
+        logits, H, next_starts = state.feed(ids, all_logits)
         starts = torch.tensor([[first_start, *next_starts[:-1]]], dtype=torch.bool)
         return StepOutput(logits[None], torch.tensor([H], dtype=torch.float32), starts,
                           torch.tensor([next_starts[-1]], dtype=torch.bool))
 
     def memory_bytes(self) -> int:
         return sum(s.memory_bytes() for s in self.states) + (self.batch.memory_bytes() if self.batch else 0)
+
+
+def _last_logits(out: StepOutput, all_logits: bool) -> StepOutput:
+    """`out` with only its last position's logits unless all are wanted."""
+    if not all_logits:
+        out.logits = out.logits[:, -1:]
+    return out
 
 
 def _cat_outputs(outs: list[StepOutput]) -> StepOutput:
@@ -160,9 +169,9 @@ class ReferenceEngine(Engine):
         super().__init__(model, patch_config)
         self.ids: list[int] = []
 
-    def prefill(self, ids: Sequence[Sequence[int]]) -> StepOutput:
+    def prefill(self, ids: Sequence[Sequence[int]], all_logits: bool = True) -> StepOutput:
         self.ids = list(self._one(ids, "prefill"))
-        return self._run(len(self.ids))
+        return _last_logits(self._run(len(self.ids)), all_logits)
 
     def step(self, next_ids: Sequence[int]) -> StepOutput:
         if not self.ids:

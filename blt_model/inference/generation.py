@@ -61,8 +61,9 @@ class _Run:
     """The state of one generation between bytes: the engine's last output, the sequence, the
     patch count and the bytes a stop string could end."""
 
-    def __init__(self, engine: Engine, ids: list[int], sampling: SamplingConfig) -> None:
+    def __init__(self, engine: Engine, ids: list[int], sampling: SamplingConfig, report_prompt: bool = False) -> None:
         self.engine, self.sampling = engine, sampling
+        self.report_prompt = report_prompt  # the prompt's events need every prompt position's logits
         self.max_pos = engine.model.config.max_position_embeddings
         self.gen = torch.Generator()
         if sampling.seed is None:
@@ -76,7 +77,7 @@ class _Run:
         self.out = self._prefill()
 
     def _prefill(self) -> StepOutput:
-        out = self.engine.prefill([self.seq])
+        out = self.engine.prefill([self.seq], all_logits=self.report_prompt)
         # index of the patch holding the next position
         self.patch_index = int(out.patch_starts[0].sum()) + int(out.next_start[0]) - 1
         return out
@@ -131,7 +132,7 @@ def _stream(engine: Engine, ids: list[int], sampling: SamplingConfig, stop_event
     model.eval()
     try:
         with torch.inference_mode():
-            run = _Run(engine, ids, sampling)
+            run = _Run(engine, ids, sampling, report_prompt)
             if report_prompt:
                 yield from run.prompt_events()
             for _ in range(sampling.max_new_bytes):

@@ -3,7 +3,12 @@
 import torch
 
 import blt_chat.service as service
-from blt_model.inference.threads import MAX_THREADS, choose_threads, physical_cores, use_thread_policy
+from blt_model.inference.threads import (
+    MAX_THREADS,
+    choose_threads,
+    physical_cores,
+    use_thread_policy,
+)
 
 
 def test_omp_num_threads_wins():
