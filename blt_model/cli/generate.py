@@ -111,6 +111,23 @@ def _write_patches(events: Iterator[Any], label: str, err: Any) -> None:
               f"mean patch size {mean:.2f}[/]")
 
 
+COMPILE_MIN_BYTES = 16384  # compiling costs 15-45 s here and saves ~1 ms a byte: auto only for long runs
+
+
+def _engine(model: Any, args: argparse.Namespace, err: Any) -> Any:
+    """The compiled engine with --compile, or by default for runs long enough to repay the
+    compile (--max-bytes >= COMPILE_MIN_BYTES); else the eager cached engine."""
+    from ..inference.engine import CachedEngine
+
+    want = args.compile if args.compile is not None else args.max_bytes >= COMPILE_MIN_BYTES
+    if not want:
+        return "cached"
+    engine = CachedEngine(model, compile=True)
+    if engine.notice:
+        err.print(f"[yellow]note:[/] {markup_safe(engine.notice)}")
+    return engine
+
+
 def run(args: argparse.Namespace) -> int:
     """Generate bytes after a prompt, streaming them as they are sampled."""
     from ..inference.generation import generate_stream
@@ -131,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
                   "weights, so the output is noise. Train one with `blt train` and pass --model DIR.")
     # the prompt's own bytes: argv was decoded with surrogateescape, so invalid UTF-8 survives
     prompt = os.fsencode(args.prompt)
-    events = generate_stream(model, prompt, sampling, report_prompt=args.show_patches)
+    events = generate_stream(model, prompt, sampling, report_prompt=args.show_patches,
+                             engine=_engine(model, args, err))
     if args.show_patches:
         _write_patches(_named_events(events, label), label, err)
     else:
@@ -153,4 +171,7 @@ COMMAND = Command(
         arg("--show-patches", action="store_true", help="colour bytes by entropy and mark where patches start"),
         arg("--device"),
         arg("--dtype", choices=list(DTYPES), help="load the weights in this precision (default fp32)"),
+        arg("--compile", action=argparse.BooleanOptionalAction, default=None,
+            help="compile the per-byte step (torch.compile; first use takes tens of seconds); "
+                 f"default: only for --max-bytes >= {COMPILE_MIN_BYTES}; --no-compile: never"),
     ))

@@ -155,7 +155,8 @@ def generate_stream(model: BLT, prompt: str | bytes, sampling: SamplingConfig | 
 
     sampling: a SamplingConfig (default SamplingConfig()); keyword `overrides` replace its
     fields (`temperature=0.0`, `max_new_bytes=64`, ...). engine: "cached" (exact, incremental),
-    "reference" (a full forward per byte) or an Engine. Stops at EOS (reported as an event with
+    "compiled" (the cached engine's steps compiled, compiled.py), "reference" (a full forward per
+    byte) or an Engine. Stops at EOS (reported as an event with
     byte None), after the byte that completes a stop string, after `max_new_bytes`, when
     `stop_event` is set (checked between bytes), or when the caller stops iterating. Arguments
     are validated here, before any work; ValueError names the bad one.

@@ -17,6 +17,7 @@ from ..nn.entropy_model import NEWLINE_ID, entropy_of_logits
 from ..nn.model import BLT
 from ..nn.transformer import TransformerStack
 from ..patching import OnlinePatcher
+from .compiled import CompiledStep, feed_one
 
 __all__ = ["PREFILL_CHUNK", "IncrementalState", "tail_positions"]
 
@@ -53,6 +54,7 @@ class IncrementalState:
         self.next_start = True  # does the next position start a patch
         self.last_entropy = float("nan")
         self.max_n = model.encoder.hash_embed.max_n
+        self.compiled: CompiledStep | None = None  # single steps through compiled graphs (compiled.py)
 
     def memory_bytes(self) -> int:
         caches = (self.ent_cache, self.enc_cache, self.glob_cache, self.dec_cache)
@@ -96,6 +98,10 @@ class IncrementalState:
         """feed() for one chunk (`last`: the input's last); the decoder (entropy model) skips its
         first skip_dec (skip_ent) positions, whose logits (entropies) nothing needs: logits
         [S - skip_dec, 260]."""
+        if self.compiled is not None and len(new_ids) == 1:
+            out = feed_one(self, self.compiled, new_ids[0])
+            if out is not None:
+                return out
         x = torch.tensor([new_ids], dtype=torch.long, device=self.device)  # [1, S]
         H, next_starts = self._entropy_steps(x, new_ids, skip_ent)
         h_new = self.model.encoder(x, cache=self.enc_cache, context=self.context_ids)[0]  # [S, D]

@@ -58,7 +58,7 @@ def test_batches_are_refused_until_implemented(cls):
 def test_make_engine_by_name_or_instance():
     model = tiny_model(calibrate=False)
     assert isinstance(make_engine(model, "reference"), ReferenceEngine)
-    with pytest.raises(ValueError, match="engine: must be one of cached, reference"):
+    with pytest.raises(ValueError, match="engine: must be one of cached, compiled, reference"):
         make_engine(model, "fast")
     engine = CachedEngine(model)
     assert make_engine(model, engine) is engine
