@@ -37,18 +37,24 @@ def compiler_problem() -> str | None:
     return None
 
 
+def _ring_layer(layer, x: torch.Tensor, k_c: torch.Tensor, v_c: torch.Tensor, cos: torch.Tensor,
+                sin: torch.Tensor, slot: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """One block at one position: write its k/v at ring `slot`, attend to the filled slots."""
+    q, k, v = layer.attn.project(layer.attn_norm(x), cos, sin)
+    k_c.index_copy_(2, slot, k)
+    v_c.index_copy_(2, slot, v)
+    x = x + layer.attn.attend(q, k_c, v_c, mask)
+    return x + layer.ffn(layer.ffn_norm(x))
+
+
 def _ring_step(stack: TransformerStack, x: torch.Tensor, ks: list[torch.Tensor], vs: list[torch.Tensor],
                valid: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
-    """One position x [1, 1, D] through a windowed stack: write k/v at ring `slot` [1], attend
-    to every filled slot. `valid` [cap] marks filled slots (updated here); cos/sin [1, d]."""
+    """One position x [1, 1, D] through a windowed stack. `valid` [cap] marks filled slots
+    (updated here); cos/sin [1, d]; slot [1]."""
     valid.index_fill_(0, slot, True)
     mask = valid[None, None, None, :]  # [1, 1, 1, cap]
     for layer, k_c, v_c in zip(stack.layers, ks, vs):
-        q, k, v = layer.attn.project(layer.attn_norm(x), cos, sin)
-        k_c.index_copy_(2, slot, k)
-        v_c.index_copy_(2, slot, v)
-        x = x + layer.attn.attend(q, k_c, v_c, mask)
-        x = x + layer.ffn(layer.ffn_norm(x))
+        x = _ring_layer(layer, x, k_c, v_c, cos, sin, slot, mask)
     return x
 
 
@@ -80,12 +86,7 @@ class CompiledStep:
         mask = valid[None, None, None, :]
         x = h
         for i, (layer, k_c, v_c) in enumerate(zip(d.stack.layers, ks, vs)):
-            x = d.read_latents(i, x, mem, None)
-            q, k, v = layer.attn.project(layer.attn_norm(x), cos, sin)
-            k_c.index_copy_(2, slot, k)
-            v_c.index_copy_(2, slot, v)
-            x = x + layer.attn.attend(q, k_c, v_c, mask)
-            x = x + layer.ffn(layer.ffn_norm(x))
+            x = _ring_layer(layer, d.read_latents(i, x, mem, None), k_c, v_c, cos, sin, slot, mask)
         return d.head(d.norm(x))[0]
 
 
