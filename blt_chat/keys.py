@@ -73,6 +73,25 @@ INSPECTOR_KEYS = [
     Key("ctrl+n", "clear_text", "Clear", "clear the text box"),
     Key("ctrl+s", "export_svg", "SVG", "export the view as SVG"),
     Key("ctrl+g", "export_json", "JSON", "export the patches as JSON"),
+    Key("f6", "compare", "Compare", "compare patchings: two to four configurations side by side",
+        priority=True),
+    Key("f7", "colour_by", "Colour", "colour by: entropy, the BLT's surprisal of each byte, or their gap",
+        priority=True),
+    Key("f8", "byte_cursor", "Bytes", "byte cursor on the plot (a click puts it too): each byte's top 5 "
+        "alternatives of both models, entropies, surprisal, patch, character; Esc leaves it",
+        priority=True),
+    Key("left", "move_cursor(-1)", "", "with the byte cursor: previous byte", show=False, priority=True),
+    Key("right", "move_cursor(1)", "", "with the byte cursor: next byte", show=False, priority=True),
+]
+
+# The inspector's compare screen (F6 there); "" = handled by the table.
+COMPARE_KEYS = [
+    Key("escape", "close", "Back", "back to the inspector"),
+    Key("f6", "add_row", "Add", "add a configuration (a copy of the selected one; at most four)",
+        priority=True),
+    Key("f7", "remove_row", "Remove", "remove the selected configuration (two stay)", priority=True),
+    Key("ctrl+g", "export_json", "JSON", "export every configuration's patches and numbers as JSON"),
+    Key("up,down", "", "", "in the table: select a configuration; the controls above edit it"),
 ]
 
 # The conversations screen (F9) and the branches screen (F10); "" = handled by the list widget.
@@ -140,6 +159,10 @@ def chat_key_rows() -> list[tuple[str, str]]:
 
 def inspector_key_rows() -> list[tuple[str, str]]:
     return key_rows(INSPECTOR_KEYS)
+
+
+def compare_key_rows() -> list[tuple[str, str]]:
+    return key_rows(COMPARE_KEYS)
 
 
 def conversation_key_rows() -> list[tuple[str, str]]:

@@ -87,6 +87,7 @@ class ByteRecord:
     patch_start: bool = False
     patch_index: int = 0
     prob: float = float("nan")
+    bucket: int | None = None  # the colour bucket, when not the entropy's (the inspector's colour by)
 
 
 class Glyph(NamedTuple):
@@ -139,7 +140,9 @@ class GlyphDecoder:
             first = recs[0]
             start = any(r.patch_start for r in recs)
             parity = first.patch_index % 2 if first.patch_index >= 0 else -1
-            bucket = entropy_bucket(first.entropy)
+            bucket = getattr(first, "bucket", None)
+            if bucket is None:
+                bucket = entropy_bucket(first.entropy)
             if start:
                 out.append(Glyph(MARK_GLYPH, 1, KIND_MARK, NO_BUCKET, parity))
                 if unicodedata.combining(ch):  # would combine with the mark: give it a base

@@ -11,7 +11,7 @@ import functools
 import hashlib
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,10 @@ RANDOM_LABEL = "random weights (untrained)"
 DEFAULT_MODEL_NAME = SHIPPED_MODEL_NAME
 INSPECT_MAX_BYTES = 64 * 1024
 _CHUNK = 2048
+
+
+class _Stopped(Exception):
+    """Raised from a progress callback to stop a long computation."""
 
 
 class ModelLoadError(Exception):
@@ -292,6 +296,69 @@ class ModelService:
                 out[:, pos:end] = h[:, pos - lo:]
                 pos = end
         return Analysis(data=data, ids=ids, entropies=out, truncated=truncated)
+
+    def byte_alternatives(self, analysis: Analysis, cfg: PatchingConfig, k: int = 5,
+                          should_stop: Callable[[], bool] = lambda: False):
+        """Per byte: the BLT's (patched by `cfg`) and the entropy model's top-k candidates and
+        probabilities (float16), the BLT's entropy and surprisal (-log2 p of the actual byte, in
+        the windows of `compute_bits_per_byte`, so their mean is its bits per byte); the entropy
+        model in the windows of `analyze`. None when `should_stop()` turns true."""
+        from blt_model.train.evaluation import model_forward, sliding_windows
+
+        from .alternatives import Alternatives
+
+        n = len(analysis.data)
+        parts: dict[str, list] = {"bi": [], "bp": [], "ent": [], "s": [], "ei": [], "ep": []}
+        with self.lock, torch.inference_mode():
+            dev = next(self.model.parameters()).device
+            for window, new in sliding_windows(analysis.data, self.config.max_position_embeddings):
+                if should_stop():
+                    return None
+                ids = torch.tensor([window], dtype=torch.long, device=dev)
+                logits, _ = model_forward(self.model, ids, cfg)
+                logp = torch.log_softmax(logits[0, :-1].float(), dim=-1)[-new:]  # rows predict bytes
+                top = logp.topk(k, dim=-1)
+                parts["bi"].append(top.indices.short().cpu())
+                parts["bp"].append(top.values.exp().half().cpu())
+                parts["ent"].extend((-(logp.exp() * logp).sum(-1)).cpu().tolist())
+                parts["s"].extend((-logp.gather(-1, ids[0, -new:, None])[:, 0] / math.log(2)).cpu().tolist())
+            em, ctx, reset = self.model.entropy_model, self.config.entropy_context_size, cfg.reset_context
+            for pos in range(0, n, _CHUNK):  # entropy-model logits at positions 0..n-1 predict bytes 0..n-1
+                if should_stop():
+                    return None
+                end, lo = min(n, pos + _CHUNK), max(0, pos - ctx)
+                logp = torch.log_softmax(em(analysis.ids[:, lo:end].to(dev), reset_context=reset)[0].float(), -1)
+                top = logp[pos - lo:].topk(k, dim=-1)
+                parts["ei"].append(top.indices.short().cpu())
+                parts["ep"].append(top.values.exp().half().cpu())
+        return Alternatives(torch.cat(parts["bi"]), torch.cat(parts["bp"]), torch.cat(parts["ei"]),
+                            torch.cat(parts["ep"]), parts["ent"], parts["s"])
+
+    def compressed_size(self, data: bytes, should_stop: Callable[[], bool] = lambda: False,
+                        progress: Callable[[int], None] | None = None) -> tuple[int, int] | None:
+        """(size, coded): the bytes `blt compress` writes for `data` with this model (the whole
+        container: header, CRCs, range-coded bytes) and the range-coded bytes alone; None when
+        `should_stop()` turns true. progress(bytes coded so far). CodecError (e.g. constriction
+        not installed) says what to do in one line."""
+        from blt_model.codec import compress
+        from blt_model.codec.container import unpack
+
+        done = 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            if should_stop():
+                raise _Stopped
+            done += n
+            if progress is not None:
+                progress(done)
+
+        with self.lock, torch.inference_mode():
+            try:
+                blob = compress(self.model, data, progress=step)
+            except _Stopped:
+                return None
+        return len(blob), int(unpack(blob).payload.nbytes)
 
     @staticmethod
     def repatch(analysis: Analysis, cfg: PatchingConfig) -> Patching:

@@ -12,6 +12,7 @@ from ..keys import (
     CHAT_KEYS,
     branch_key_rows,
     chat_key_rows,
+    compare_key_rows,
     conversation_key_rows,
     inspector_key_rows,
     markdown_table,
@@ -40,6 +41,10 @@ where a new patch starts, and patches alternate in shade.
 ## Patch inspector keys
 
 {markdown_table(inspector_key_rows())}
+
+## Compare patchings keys (F6 in the inspector)
+
+{markdown_table(compare_key_rows())}
 
 ## Conversations screen keys (F9)
 

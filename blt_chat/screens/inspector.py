@@ -20,123 +20,42 @@ from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, HorizontalScroll, Vertical
+from textual.containers import Horizontal, HorizontalScroll
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, DataTable, Footer, Input, Select, Static, TextArea
 from textual.worker import get_current_worker
 
+from ..compare import PATCH_FIELDS, config_from_values, default_second
 from ..files import screenshot_or_report, write_text_or_report
+from ..inspect_view import PLOT_ROWS, patches_json, plot_text
 from ..keys import INSPECTOR_KEYS, bindings
-from ..render import ByteRecord, entropy_color, visible_text
+from ..render import entropy_color, visible_text
 from ..service import INSPECT_MAX_BYTES, ModelService
 from ..settings import FIELD_LABELS, check_field, export_dir
+from ..widgets.patch_controls import patch_controls, read_controls
 from ..widgets.text_area import SafeTextArea
 from ..widgets.transcript import Transcript
 from .closing import close
-from .settings import numeric_input
+from .inspector_cursor import ByteCursor
+from .inspector_look import LookInside
 
 if TYPE_CHECKING:
     from ..service import Analysis, Patching
 
-PLOT_ROWS = 10
-PLOT_MAX_BYTES = 4096
 TABLE_MAX_ROWS = 5000
-GUTTER = 8
-BARS = " ▁▂▃▄▅▆▇█"
-INSPECT_SCHEMES = [("entropy", "entropy"), ("monotonic", "monotonic"), ("fixed", "fixed"),
-                   ("space", "space")]
-INSPECT_FIELDS = ("threshold", "monotonic_threshold", "stride", "min_patch_size", "max_patch_size")
-# short labels: six controls share one row, down to 80 columns
-INSPECT_LABELS = {"threshold": "θ (nats)", "monotonic_threshold": "θr (nats)", "stride": "Stride",
-                  "min_patch_size": "Min patch", "max_patch_size": "Max patch"}
+INSPECT_FIELDS = PATCH_FIELDS  # the numeric controls (tests drive them by id)
 SAMPLE_TEXT = ("Byte Latent Transformer groups bytes into patches. Where the next byte is hard "
                "to predict, a new patch starts: 2024-12-13, Pagnoni et al.")
 
 
-def plot_text(patching: Patching, threshold: float | None, data: bytes, rows: int = PLOT_ROWS) -> Text:
-    """Entropy per byte as bars; threshold as a line; patch starts marked below the axis."""
-    n = min(len(patching.entropies), PLOT_MAX_BYTES)
-    ents = [h if math.isfinite(h) else 0.0 for h in patching.entropies[:n]]
-    top = max([4.0, threshold or 0.0] + ents)
-    top = math.ceil(top * 2) / 2
-    th_row = None
-    if threshold is not None and math.isfinite(threshold):
-        th_row = rows - 1 - min(rows - 1, int(threshold / top * rows))
-    line_style = Style(color="#ff5f5f")
-    start_bg = Style(bgcolor="#3a2a44")
-    t = Text(no_wrap=True, overflow="crop")
-    heights = [round(h / top * rows * 8) for h in ents]
-    colors = [entropy_color(h) for h in ents]
-    for r in range(rows):
-        if r == 0:
-            label = f"{top:5.1f} ┤"
-        elif r == th_row:
-            label = f"θ{threshold:4.2f} ┤"
-        elif r == rows - 1:
-            label = "  0.0 ┤"
-        else:
-            label = "      │"
-        t.append(label.rjust(GUTTER - 1) + " ", style="dim")
-        from_bottom = rows - 1 - r
-        for i in range(n):
-            fill = max(0, min(8, heights[i] - from_bottom * 8))
-            start = patching.starts[i]
-            if fill == 0 and r == th_row:
-                t.append("─", style=line_style + start_bg if start else line_style)
-                continue
-            c = colors[i]
-            st = Style(color=c.rich_color if c else None)
-            if start:
-                st = st + start_bg
-            t.append(BARS[fill], style=st)
-        t.append("\n")
-    # the bytes themselves, shaded per patch
-    t.append(" " * (GUTTER - 2) + "└─", style="dim")
-    text_cells = []
-    for i in range(n):
-        ch = visible_text(data[i:i + 1]) if data[i] < 0x80 else "·"
-        text_cells.append(ch if len(ch) == 1 and ch not in "\n" else "·")
-    for i, ch in enumerate(text_cells):
-        shade = "#2e2e3e" if patching.patch_of[i] % 2 else "#1c1c28"
-        t.append(ch, style=Style(bgcolor=shade, color="#e0e0e0"))
-    t.append("\n")
-    t.append(" " * GUTTER)
-    for i in range(n):
-        t.append("▲" if patching.starts[i] else " ", style=Style(color="#ff5fd7", bold=True))
-    if len(patching.entropies) > n:
-        t.append(f"  … plot shows the first {n} of {len(patching.entropies)} bytes", style="dim")
-    return t
-
-
-def patches_json(analysis: Analysis, patching: Patching) -> dict:
-    data = analysis.data
-    cfg = patching.config
-    return {
-        "format": "blt-chat patches v1",
-        "bytes": len(data),
-        "patch_config": cfg.to_dict() if cfg is not None else None,
-        "n_patches": patching.n_patches,
-        "mean_patch_size": patching.mean_patch_size,
-        "entropies": [h if math.isfinite(h) else None for h in patching.entropies],
-        "patches": [
-            {
-                "index": p["index"], "start": p["start"], "length": p["length"],
-                "text": data[p["start"]:p["start"] + p["length"]].decode("utf-8", errors="replace"),
-                "bytes_hex": data[p["start"]:p["start"] + p["length"]].hex(),
-                "mean_entropy": p["mean_entropy"] if math.isfinite(p["mean_entropy"]) else None,
-            }
-            for p in patching.patches
-        ],
-    }
-
-
-class InspectorScreen(Screen):
+class InspectorScreen(ByteCursor, LookInside, Screen):
     CSS_PATH = "inspector.tcss"
     BINDINGS = bindings(INSPECTOR_KEYS)
 
     def __init__(self, service: ModelService, text: str | None = None, analysis: Analysis | None = None,
                  scheme: str = "entropy", values: dict | None = None,
-                 last_answer: Callable[[], bytes] = bytes, dark: bool = True) -> None:
+                 last_answer: Callable[[], bytes] = bytes, dark: bool = True,
+                 colour_mode: str = "entropy") -> None:
         super().__init__()
         self.service = service
         self.initial_text = text
@@ -149,6 +68,13 @@ class InspectorScreen(Screen):
         self.repatch_count = 0
         self.last_export: Path | None = None
         self.plot_rows = PLOT_ROWS
+        self.colour_mode = colour_mode
+        self._size_for: Analysis | None = None  # the text whose compressed size is wanted
+        self.compressed: tuple | None = None  # (analysis, bytes with this model or None)
+        self.cursor: int | None = None  # the byte cursor (F8), None outside its mode
+        self.alternatives: tuple | None = None  # (analysis, patch config, Alternatives)
+        self._alt_pending: tuple | None = None  # (analysis, patch config) being computed
+        self.size_text = ""
 
     def compose(self) -> ComposeResult:
         text = self.initial_text if self.initial_text is not None else (
@@ -161,23 +87,16 @@ class InspectorScreen(Screen):
                                ("JSON ^G", "insp-json")):
                 yield Button(label, id=bid, compact=True,
                              variant="primary" if bid == "insp-analyse" else "default")
-        with Horizontal(id="insp-controls"):
-            with Vertical():
-                yield Label("Scheme")
-                yield Select(INSPECT_SCHEMES, value=self.scheme, allow_blank=False, id="insp-scheme",
-                             compact=True)
-            for name in INSPECT_FIELDS:
-                with Vertical():
-                    yield Label(INSPECT_LABELS[name])
-                    yield numeric_input(name, self.values.get(name), f"insp-{name}",
-                                        "none" if name == "max_patch_size" else "")
+        yield from patch_controls("insp", self.scheme, self.values)
         yield Static("", id="insp-error")
         yield Static("Paste text above and press F5.", id="insp-stats")
+        yield Static("", id="insp-legend")
         with HorizontalScroll(id="insp-plot-scroll"):
             yield Static("", id="insp-plot")
         with Horizontal(id="insp-lower"):
             yield Transcript(id="insp-text")
             yield DataTable(id="insp-table", zebra_stripes=True, cursor_type="row")
+            yield Static("", id="insp-alt")
         yield Footer(show_command_palette=False, compact=True)
 
     def on_mount(self) -> None:
@@ -201,29 +120,7 @@ class InspectorScreen(Screen):
     # ---------------------------------------------------------- patch config from the controls
     def patch_config(self):
         """The config the controls describe; ValueError names the first invalid field."""
-        cfg = self.service.config.patching
-        scheme = self.query_one("#insp-scheme", Select).value
-        changes: dict = {}
-        if scheme == "monotonic":
-            changes.update(scheme="entropy", use_monotonic=True)
-        elif scheme == "entropy":
-            changes.update(scheme="entropy", use_monotonic=False)
-        else:
-            changes.update(scheme=scheme)
-        for name in INSPECT_FIELDS:
-            v, error = check_field(name, self.query_one(f"#insp-{name}", Input).value)
-            if error:
-                raise ValueError(f"{FIELD_LABELS[name]}: {error}")
-            key = {"threshold": "entropy_threshold"}.get(name, name)
-            if name == "max_patch_size":
-                changes[key] = None if not v else v
-            elif v is not None:
-                changes[key] = v
-        mx = changes.get("max_patch_size", cfg.max_patch_size)
-        mn = changes.get("min_patch_size", cfg.min_patch_size)
-        if mx is not None and mx < mn:
-            changes["max_patch_size"] = mn
-        return cfg.replace(**changes)
+        return config_from_values(self.service.config.patching, *read_controls(self, "insp"))
 
     def threshold_value(self) -> float | None:
         cfg = self.patching.config if self.patching else None
@@ -241,6 +138,7 @@ class InspectorScreen(Screen):
             self.show_error("Nothing to analyse: paste some text first.")
             return
         self.show_error("")
+        self._stop_background()  # they hold the model's lock; the new text needs it
         self.query_one("#insp-stats", Static).update(f"Computing entropies for {len(data)} bytes …")
         self._analyse_worker(data)
 
@@ -258,6 +156,8 @@ class InspectorScreen(Screen):
         if not self.is_attached:
             return
         self.analysis = analysis
+        self._size_for = analysis
+        self._want_size()
         self.patching = None  # belongs to the previous text, even if re-patching fails now
         self.repatch()
 
@@ -280,7 +180,7 @@ class InspectorScreen(Screen):
         if a is None or p is None:
             return
         self.query_one("#insp-plot", Static).update(plot_text(p, self.threshold_value(), a.data,
-                                                              rows=self.plot_rows))
+                                                              rows=self.plot_rows, cursor=self.cursor))
 
     def _render_all(self) -> None:
         a, p = self.analysis, self.patching
@@ -308,9 +208,11 @@ class InspectorScreen(Screen):
         self._render_plot()
         tr = self.query_one("#insp-text", Transcript)
         tr.clear()
-        records = [ByteRecord(byte=b, entropy=p.entropies[i], patch_start=p.starts[i], patch_index=p.patch_of[i])
-                   for i, b in enumerate(a.data)]
-        tr.add_answer(records, header=f"{p.n_patches} patches")
+        self._want_surprisals()
+        tr.add_answer(self._records(), header=f"{p.n_patches} patches")
+        self._render_legend()
+        if self.cursor is not None:
+            self.set_cursor(self.cursor)  # a new text or patching: its alternatives, the cursor kept in range
         table = self.query_one("#insp-table", DataTable)
         table.clear()
         for rec in p.patches[:TABLE_MAX_ROWS]:
@@ -402,10 +304,27 @@ class InspectorScreen(Screen):
             self.show_error("Nothing to export yet: analyse a text first.")
             return
         path = export_dir() / f"patches-{time.strftime('%Y%m%d-%H%M%S')}.json"
-        doc = json.dumps(patches_json(self.analysis, self.patching), indent=1, ensure_ascii=False)
+        doc = patches_json(self.analysis, self.patching)
+        bits = self._current_surprisals()
+        if bits is not None:  # computed (colour by surprisal, or the byte cursor): the BLT's p per byte
+            doc["actual_byte_probability"] = [2.0 ** -b for b in bits]
+        doc = json.dumps(doc, indent=1, ensure_ascii=False)
         if write_text_or_report(self.app, path, doc, "the patches"):
             self.last_export = path
             self.notify(f"Saved patches to {path}", title="Exported JSON")
 
+    def action_compare(self) -> None:
+        """The analysed text under the current configuration and a second one, side by side."""
+        if self.analysis is None or self.patching is None:
+            self.show_error("Nothing to compare yet: analyse a text first.")
+            return
+        from .compare import CompareScreen
+
+        cfg = self.patching.config
+        self.app.push_screen(CompareScreen(self.service, self.analysis, [cfg, default_second(cfg)]))
+
     def action_close(self) -> None:
+        if self.leave_cursor():
+            return
+        self._stop_background()  # a long compression would hold the model from the chat
         close(self)

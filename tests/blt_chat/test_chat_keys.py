@@ -9,10 +9,12 @@ from pathlib import Path
 from blt_chat.keys import (
     BRANCH_KEYS,
     CHAT_KEYS,
+    COMPARE_KEYS,
     CONVERSATION_KEYS,
     INSPECTOR_KEYS,
     branch_key_rows,
     chat_key_rows,
+    compare_key_rows,
     conversation_key_rows,
     inspector_key_rows,
     key_display,
@@ -20,6 +22,7 @@ from blt_chat.keys import (
 )
 from blt_chat.screens import ChatScreen, InspectorScreen
 from blt_chat.screens.branches import BranchesScreen
+from blt_chat.screens.compare import CompareScreen
 from blt_chat.screens.conversations import ConversationsScreen
 from blt_chat.screens.help import help_markdown
 
@@ -39,9 +42,10 @@ def readme_tables() -> list[list[tuple[str, str]]]:
 
 
 def test_readme_key_tables_match_the_bindings():
-    chat, inspector, conversations, branches = readme_tables()
+    chat, inspector, compare, conversations, branches = readme_tables()
     assert chat == chat_key_rows()
     assert inspector == inspector_key_rows()
+    assert compare == compare_key_rows()
     assert conversations == conversation_key_rows()
     assert branches == branch_key_rows()
 
@@ -55,7 +59,8 @@ def test_screens_bind_exactly_the_key_table():
     assert binding_rows(InspectorScreen) == [(k.keys, k.action) for k in INSPECTOR_KEYS]
     assert binding_rows(ConversationsScreen) == [(k.keys, k.action) for k in CONVERSATION_KEYS if k.action]
     assert binding_rows(BranchesScreen) == [(k.keys, k.action) for k in BRANCH_KEYS if k.action]
-    for screen_cls in (ChatScreen, InspectorScreen, ConversationsScreen, BranchesScreen):
+    assert binding_rows(CompareScreen) == [(k.keys, k.action) for k in COMPARE_KEYS if k.action]
+    for screen_cls in (ChatScreen, InspectorScreen, ConversationsScreen, BranchesScreen, CompareScreen):
         for name in {b.action.split("(")[0] for b in screen_cls.BINDINGS}:
             assert hasattr(screen_cls, f"action_{name}"), name
 
@@ -63,7 +68,8 @@ def test_screens_bind_exactly_the_key_table():
 def test_help_and_palette_come_from_the_table():
     text = help_markdown("/cfg/settings.json", "/data/exports", "/data/conversations")
     assert "/data/conversations" in text
-    for key, action in chat_key_rows() + inspector_key_rows() + conversation_key_rows() + branch_key_rows():
+    for key, action in (chat_key_rows() + inspector_key_rows() + compare_key_rows() + conversation_key_rows()
+                        + branch_key_rows()):
         assert f"| {key} | {action} |" in text
     commands = {action for _t, _h, action in palette_commands()}
     assert {k.action for k in CHAT_KEYS if k.palette} <= commands

@@ -68,6 +68,15 @@ def test_settings_panel(snap_compare, tiny_service, size):
     assert snap_compare(make_app(tiny_service), terminal_size=size, run_before=run_before)
 
 
+async def _quiet_inspector(pilot, screen) -> None:
+    """No focused widget, so no text cursor: whether the text box's cursor showed depended on
+    when its focus arrived under load."""
+    screen.query_one("#insp-input").cursor_blink = False
+    await pilot.pause()
+    screen.set_focus(None)
+    await pilot.pause()
+
+
 def recorded_analysis(text: str) -> Analysis:
     data = text.encode()
     ids = torch.tensor([encode(data)])
@@ -83,8 +92,74 @@ def test_inspector(snap_compare, tiny_service, size):
         screen = InspectorScreen(pilot.app.service, analysis=a, scheme="entropy",
                                  values={"threshold": 1.5, "min_patch_size": 1, "max_patch_size": 8})
         await pilot.app.push_screen(screen)
+        await _quiet_inspector(pilot, screen)
+
+    assert snap_compare(make_app(tiny_service), terminal_size=size, run_before=run_before)
+
+
+COMPARE_SIZES = [(80, 24), (160, 45)]
+
+
+@pytest.mark.parametrize("size", COMPARE_SIZES, ids=[f"{w}x{h}" for w, h in COMPARE_SIZES])
+def test_compare(snap_compare, tiny_service, size):
+    from blt_chat.screens.compare import CompareScreen
+
+    async def run_before(pilot):
+        await _quiet(pilot)
+        a = recorded_analysis("Byte Latent Transformer: patches scale better than tokens. 2024-12-13!")
+        base = pilot.app.service.config.patching
+        configs = [base.replace(entropy_threshold=1.5), base.replace(scheme="space"),
+                   base.replace(scheme="fixed", stride=4)]
+        await pilot.app.push_screen(CompareScreen(pilot.app.service, a, configs))
         await pilot.pause()
-        screen.query_one("#insp-input").cursor_blink = False
+
+    assert snap_compare(make_app(tiny_service), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", COMPARE_SIZES, ids=[f"{w}x{h}" for w, h in COMPARE_SIZES])
+def test_inspector_surprisal(snap_compare, tiny_service, size):
+    import math
+
+    async def run_before(pilot):
+        await _quiet(pilot)
+        a = recorded_analysis("Byte Latent Transformer: patches scale better than tokens. 2024-12-13!")
+        screen = InspectorScreen(pilot.app.service, analysis=a, scheme="entropy",
+                                 values={"threshold": 1.5, "min_patch_size": 1, "max_patch_size": 8})
+        await pilot.app.push_screen(screen)
+        await _quiet_inspector(pilot, screen)
+        # recorded surprisals (bits): deterministic, no model call
+        from blt_chat.alternatives import Alternatives
+
+        n = len(a.data)
+        bits = [4.0 + 3.5 * math.sin(i * 0.7) for i in range(n)]
+        top = torch.zeros(n, 5, dtype=torch.int16)
+        screen.alternatives = (a, screen.patching.config,
+                               Alternatives(top, top.half(), top, top.half(), [1.0] * n, bits))
+        screen.action_colour_by()
+        await pilot.pause()
+
+    assert snap_compare(make_app(tiny_service), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", COMPARE_SIZES, ids=[f"{w}x{h}" for w, h in COMPARE_SIZES])
+def test_inspector_byte_cursor(snap_compare, tiny_service, size):
+    from blt_chat.alternatives import Alternatives
+    from blt_model.ids import OFFSET
+
+    async def run_before(pilot):
+        await _quiet(pilot)
+        a = recorded_analysis("Zürich 🦊: patches scale better than tokens. 2024-12-13!")
+        screen = InspectorScreen(pilot.app.service, analysis=a, scheme="entropy",
+                                 values={"threshold": 1.5, "min_patch_size": 1, "max_patch_size": 8})
+        await pilot.app.push_screen(screen)
+        await _quiet_inspector(pilot, screen)
+        # recorded alternatives (no model call): "e", "a", "o", " ", "i" at falling odds
+        n = len(a.data)
+        ids = torch.tensor([[OFFSET + b for b in b"eao i"]] * n, dtype=torch.int16)
+        p = torch.tensor([[0.4, 0.2, 0.1, 0.05, 0.03]] * n, dtype=torch.float16)
+        screen.alternatives = (a, screen.patching.config,
+                               Alternatives(ids, p, ids.flip(1), p, [2.0] * n, [3.0] * n))
+        await pilot.press("f8", *["right"] * 9)
         await pilot.pause()
 
     assert snap_compare(make_app(tiny_service), terminal_size=size, run_before=run_before)
