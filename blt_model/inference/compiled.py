@@ -63,6 +63,7 @@ class CompiledStep:
 
     def __init__(self, model: BLT) -> None:
         self.model = model
+        self.warm = self.settled = False  # see _run
         # freezing: weights become constants, so small matrix products use prepacked kernels
         opts = {"freezing": True}
         self.local = torch.compile(self._local, dynamic=False, fullgraph=True, options=opts)
@@ -129,16 +130,40 @@ def compile_step(model: BLT) -> tuple[CompiledStep | None, str | None]:
 def feed_one(state, step: CompiledStep, tok: int) -> tuple[torch.Tensor, list[float], list[bool]] | None:
     """IncrementalState.feed([tok]) through the compiled graphs (state: an IncrementalState),
     or None before anything is cached (the caller steps eagerly)."""
-    m, dev = state.model, state.device
+    m = state.model
     like = m.decoder.head.weight
     ent = ring_args(m.entropy_model.stack, state.ent_cache, like)
     enc = ring_args(m.encoder.stack, state.enc_cache, like)
     dec = ring_args(m.decoder.stack, state.dec_cache, like)
     if ent is None or enc is None or dec is None or state.cfg.reset_context:
         return None
+    # once the decoder reads its full M latents every input has its final shape
+    step.settled = len(state.latents) >= m.decoder.memory
+    return _feed_one(state, step, tok, ent, enc, dec)
+
+
+def _run(step: CompiledStep, graph, *args):
+    """Call a compiled graph; once it has run with the final shapes, without dynamo's guard
+    checks (a large share of a step's overhead; guards that once forced a recompile still run).
+    A recompile needed anyway (a new shape) turns the checks back on for this call."""
+    if step.warm and step.settled:
+        try:
+            with torch.compiler.set_stance("default", skip_guard_eval_unsafe=True):
+                return graph(*args)
+        except RuntimeError as e:  # raised before the graph runs: nothing was written
+            if "skip_guard_eval_unsafe" not in str(e):
+                raise
+    out = graph(*args)
+    step.warm = step.settled
+    return out
+
+
+def _feed_one(state, step: CompiledStep, tok: int, ent: tuple, enc: tuple, dec: tuple
+              ) -> tuple[torch.Tensor, list[float], list[bool]]:
+    m, dev = state.model, state.device
     x = torch.tensor([[tok]], dtype=torch.long, device=dev)
     rows = torch.tensor(m.encoder.hash_embed.last_bucket_ids(state.context_ids + [tok]), device=dev)
-    H_t, h = step.local(x, rows, ent, enc)
+    H_t, h = _run(step, step.local, x, rows, ent, enc)
     advance(state.ent_cache)
     advance(state.enc_cache)
     H = float(H_t)
@@ -152,7 +177,7 @@ def feed_one(state, step: CompiledStep, tok: int) -> tuple[torch.Tensor, list[fl
     d = m.decoder
     if n_done or state.mem is None:
         state.mem = d.memory_kv(torch.stack(state.latents[-d.memory:])[None])
-    logits = step.decode(h, state.mem, dec).clone()
+    logits = _run(step, step.decode, h, state.mem, dec).clone()
     advance(state.dec_cache)
     if m.config.last_position_continues_patch and state.next_start and len(state.ids) >= 2:
         logits = state._continue_last(h[0])
