@@ -267,6 +267,7 @@ async def test_9_everything_essential_fits_at_80x24(tiny_service):
     app = BLTChatApp(service=tiny_service, settings=Settings())
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await pilot.pause()
+        await until(pilot, lambda: footer_shows(app, "F1"))  # the footer composes after the first frame
         assert_footer_complete(app, [k for k in CHAT_KEYS if k.show])
         status = app.chat.status
         one, two = status.render().plain.splitlines()
@@ -291,6 +292,12 @@ async def test_9_everything_essential_fits_at_80x24(tiny_service):
         await pilot.press("escape", "f2")
         await pilot.pause()
         assert_labels_fit(app.screen)
+
+
+def footer_shows(app: BLTChatApp, key: str) -> bool:
+    from textual.widgets._footer import FooterKey
+
+    return any(fk.key_display == key for fk in app.screen.query(FooterKey))
 
 
 def assert_footer_complete(app: BLTChatApp, keys) -> None:
@@ -430,7 +437,8 @@ async def test_fast_keys_found_by_fuzzing(tiny_service):
             send_keys(app, key)
             await until(pilot, lambda: not isinstance(app.screen, ChatScreen))
             send_keys(app, "escape", "escape", "escape")
-            await pilot.pause(0.2)
+            # a loaded machine may take a while to close the screen (the inspector analyses)
+            await until(pilot, lambda: not alive(app) or isinstance(app.screen, ChatScreen))
             assert alive(app) and isinstance(app.screen, ChatScreen)
 
 
