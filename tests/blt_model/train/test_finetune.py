@@ -209,3 +209,13 @@ def test_a_transformers_format_model_finetunes_into_this_format(tmp_path):
     start, tuned = load_model(source), load_model(tmp_path / "run" / "best")
     assert sorted(losses) == [1, 2] and tuned.config == start.config
     assert torch.equal(start.state_dict()["entropy_model.head.weight"], tuned.state_dict()["entropy_model.head.weight"])
+    # the result goes back to transformers format (blt convert OUT/best DIR --to transformers)
+    from blt_model import encode
+    from blt_model.cli.commands import main as cli_main
+
+    transformers = pytest.importorskip("transformers")
+    assert cli_main(["convert", str(tmp_path / "run" / "best"), str(tmp_path / "back"), "--to", "transformers"]) == 0
+    back = transformers.BltForCausalLM.from_pretrained(str(tmp_path / "back")).eval()
+    ids = torch.tensor([encode("def f(x):\n    return x + 1\n")])
+    with torch.no_grad():
+        assert (back(ids, use_cache=False).logits - tuned(ids)).abs().max().item() <= 1e-4
