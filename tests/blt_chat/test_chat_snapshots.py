@@ -84,15 +84,24 @@ def recorded_analysis(text: str) -> Analysis:
     return Analysis(data=data, ids=ids, entropies=torch.tensor([h], dtype=torch.float32))
 
 
+SAMPLE = "Byte Latent Transformer: patches scale better than tokens. 2024-12-13!"
+
+
+async def _open_recorded_inspector(pilot, text: str) -> tuple[Analysis, InspectorScreen]:
+    """The inspector on recorded entropies of `text` (no model call), focus and cursor quiet."""
+    await _quiet(pilot)
+    a = recorded_analysis(text)
+    screen = InspectorScreen(pilot.app.service, analysis=a, scheme="entropy",
+                             values={"threshold": 1.5, "min_patch_size": 1, "max_patch_size": 8})
+    await pilot.app.push_screen(screen)
+    await _quiet_inspector(pilot, screen)
+    return a, screen
+
+
 @size_param
 def test_inspector(snap_compare, tiny_service, size):
     async def run_before(pilot):
-        await _quiet(pilot)
-        a = recorded_analysis("Byte Latent Transformer: patches scale better than tokens. 2024-12-13!")
-        screen = InspectorScreen(pilot.app.service, analysis=a, scheme="entropy",
-                                 values={"threshold": 1.5, "min_patch_size": 1, "max_patch_size": 8})
-        await pilot.app.push_screen(screen)
-        await _quiet_inspector(pilot, screen)
+        await _open_recorded_inspector(pilot, SAMPLE)
 
     assert snap_compare(make_app(tiny_service), terminal_size=size, run_before=run_before)
 
@@ -106,7 +115,7 @@ def test_compare(snap_compare, tiny_service, size):
 
     async def run_before(pilot):
         await _quiet(pilot)
-        a = recorded_analysis("Byte Latent Transformer: patches scale better than tokens. 2024-12-13!")
+        a = recorded_analysis(SAMPLE)
         base = pilot.app.service.config.patching
         configs = [base.replace(entropy_threshold=1.5), base.replace(scheme="space"),
                    base.replace(scheme="fixed", stride=4)]
@@ -121,12 +130,7 @@ def test_inspector_surprisal(snap_compare, tiny_service, size):
     import math
 
     async def run_before(pilot):
-        await _quiet(pilot)
-        a = recorded_analysis("Byte Latent Transformer: patches scale better than tokens. 2024-12-13!")
-        screen = InspectorScreen(pilot.app.service, analysis=a, scheme="entropy",
-                                 values={"threshold": 1.5, "min_patch_size": 1, "max_patch_size": 8})
-        await pilot.app.push_screen(screen)
-        await _quiet_inspector(pilot, screen)
+        a, screen = await _open_recorded_inspector(pilot, SAMPLE)
         # recorded surprisals (bits): deterministic, no model call
         from blt_chat.alternatives import Alternatives
 
@@ -147,12 +151,7 @@ def test_inspector_byte_cursor(snap_compare, tiny_service, size):
     from blt_model.ids import OFFSET
 
     async def run_before(pilot):
-        await _quiet(pilot)
-        a = recorded_analysis("Zürich 🦊: patches scale better than tokens. 2024-12-13!")
-        screen = InspectorScreen(pilot.app.service, analysis=a, scheme="entropy",
-                                 values={"threshold": 1.5, "min_patch_size": 1, "max_patch_size": 8})
-        await pilot.app.push_screen(screen)
-        await _quiet_inspector(pilot, screen)
+        a, screen = await _open_recorded_inspector(pilot, "Zürich 🦊: patches scale better than tokens. 2024-12-13!")
         # recorded alternatives (no model call): "e", "a", "o", " ", "i" at falling odds
         n = len(a.data)
         ids = torch.tensor([[OFFSET + b for b in b"eao i"]] * n, dtype=torch.int16)
