@@ -50,14 +50,6 @@ def new_conversation_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def prompt_bytes_seen(n_prompt: int, max_positions: int) -> int:
-    """How many prompt bytes the model sees: blt_model.inference.generation keeps BOS plus the last
-    max_positions // 2 bytes of a prompt longer than its context (BOS + bytes > max_positions)."""
-    if n_prompt + 1 > max_positions:
-        return min(n_prompt, max_positions // 2)
-    return n_prompt
-
-
 class Conversation:
     """A tree of turns and its current branch (`turns`, the path through each node's active
     child), and how that branch becomes the bytes the model continues."""

@@ -20,6 +20,7 @@ import torch
 import blt_model
 from blt_model import BLT, BLTConfig, PatchingConfig, patch_starts
 from blt_model.ids import encode
+from blt_model.inference.generation import prompt_bytes_kept
 from blt_model.inference.threads import use_thread_policy
 from blt_model.io.model_dir import is_model_dir, model_dir_problem  # noqa: F401 (the app's check is the library's)
 from blt_model.io.shipped import SHIPPED_MODEL_NAME, shipped_model_path
@@ -210,6 +211,10 @@ class ModelService:
     @property
     def params_text(self) -> str:
         return format_params(self.params)
+
+    def prompt_bytes_seen(self, n_prompt: int) -> int:
+        """How many of a prompt's bytes this model sees (generation's context rule)."""
+        return prompt_bytes_kept(n_prompt, self.config.max_position_embeddings)
 
     @functools.cached_property
     def weights_hash(self) -> str:

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
-from ..conversation import Conversation, StopHoldback, Turn, prompt_bytes_seen, stop_string
+from ..conversation import Conversation, StopHoldback, Turn, stop_string
 from ..keys import CHAT_KEYS, bindings
 from ..messages import GenerationDone, GenerationEvent, PromptSubmitted
 from ..service import ModelService
@@ -249,7 +249,7 @@ class ChatScreen(ChatHistory, ChatCommands, Screen):
         if cfg is None:
             return
         prompt = self.conversation.build_prompt(self.settings.template)
-        seen = prompt_bytes_seen(len(prompt), svc.config.max_position_embeddings)
+        seen = svc.prompt_bytes_seen(len(prompt))
         cut_note = (f"prompt cut: the model saw the last {seen} of {len(prompt)} prompt bytes "
                     f"(its context is {svc.config.max_position_embeddings} bytes)"
                     if seen < len(prompt) else "")

@@ -49,12 +49,18 @@ def _sampling(sampling: SamplingConfig | None, overrides: dict[str, Any]) -> Sam
     return (sampling or SamplingConfig()).replace(**overrides)
 
 
+def prompt_bytes_kept(n_bytes: int, max_pos: int) -> int:
+    """How many of a prompt's `n_bytes` bytes generation keeps: all when BOS + bytes fit the
+    context of `max_pos` positions, else the most recent `max_pos // 2`."""
+    return n_bytes if n_bytes + 1 <= max_pos else min(n_bytes, max_pos // 2)
+
+
 def _prompt_ids(prompt: str | bytes, max_pos: int) -> list[int]:
     """BOS + the prompt's bytes; a prompt longer than the context keeps its most recent half."""
     if not isinstance(prompt, (str, bytes, bytearray)):
         raise ValueError(f"prompt: expected str or bytes, got {type(prompt).__name__}")
     ids = encode(prompt, add_bos=True)
-    return [BOS_ID] + ids[-(max_pos // 2):] if len(ids) > max_pos else ids
+    return [BOS_ID] + ids[len(ids) - prompt_bytes_kept(len(ids) - 1, max_pos):]
 
 
 class _Run:

@@ -8,7 +8,6 @@ from blt_chat.conversation import (
     Conversation,
     PromptHistory,
     StopHoldback,
-    prompt_bytes_seen,
 )
 from blt_chat.render import ByteRecord
 
@@ -59,13 +58,6 @@ def test_stop_holdback_releases_a_partial_match_at_the_end():
     assert bytes(e.byte for e in h.release()) == b"\nUse" and not h.done
     raw = StopHoldback(b"")
     assert [e.byte for e in raw.push(ByteRecord(byte=10))] == [10]
-
-
-def test_prompt_bytes_seen_follows_the_generation_rule():
-    assert prompt_bytes_seen(100, 512) == 100
-    assert prompt_bytes_seen(511, 512) == 511  # BOS + 511 bytes fit
-    assert prompt_bytes_seen(512, 512) == 256
-    assert prompt_bytes_seen(20_000, 2048) == 1024
 
 
 def test_prompt_history_from_an_empty_box():

@@ -88,3 +88,12 @@ def test_resolve_device():
     assert dev in ("cpu", "cuda", "mps") and note is None
     if not torch.cuda.is_available():
         assert resolve_device("cuda")[0] == "cpu" and "CUDA" in resolve_device("cuda")[1]
+
+
+def test_prompt_bytes_seen_is_the_library_rule_for_this_model(tiny_service):
+    from blt_model.inference.generation import prompt_bytes_kept
+
+    n_pos = tiny_service.config.max_position_embeddings
+    for n in (10, n_pos - 1, n_pos, 10 * n_pos):
+        assert tiny_service.prompt_bytes_seen(n) == prompt_bytes_kept(n, n_pos)
+    assert tiny_service.prompt_bytes_seen(10 * n_pos) == n_pos // 2

@@ -5,7 +5,13 @@ import torch
 
 from blt_model import EOS_ID, OFFSET, encode
 from blt_model.inference.engine import reference_step
-from blt_model.inference.generation import generate_stream, generate_text, greedy_ids
+from blt_model.inference.generation import (
+    _prompt_ids,
+    generate_stream,
+    generate_text,
+    greedy_ids,
+    prompt_bytes_kept,
+)
 from blt_model.inference.sampling import sampling_distribution
 from blt_model.inference.state import IncrementalState
 from tests.helpers import tiny_model
@@ -174,3 +180,15 @@ def test_sampling_filters():
     for bad in (dict(temperature=-1), dict(top_k=-2), dict(top_p=0.0), dict(repetition_penalty=0)):
         with pytest.raises(ValueError):
             sampling_distribution(logits, **bad)
+
+
+def test_prompt_bytes_kept_is_the_rule_generation_cuts_prompts_by():
+    assert prompt_bytes_kept(100, 512) == 100
+    assert prompt_bytes_kept(511, 512) == 511  # BOS + 511 bytes fit
+    assert prompt_bytes_kept(512, 512) == 256
+    assert prompt_bytes_kept(20_000, 2048) == 1024
+    for n in (0, 1, 255, 511, 512, 513, 1500):
+        prompt = bytes(i % 251 for i in range(n))
+        ids = _prompt_ids(prompt, 512)
+        assert len(ids) - 1 == prompt_bytes_kept(n, 512)
+        assert ids[1:] == encode(prompt, add_bos=False)[n - (len(ids) - 1):]  # the most recent bytes
