@@ -18,7 +18,7 @@ from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
 from ..conversation import Conversation, StopHoldback, Turn, stop_string
@@ -28,6 +28,7 @@ from ..service import ModelService
 from ..settings import Settings, export_dir, settings_path
 from ..store import conversations_dir
 from ..widgets.commands import BLTCommands
+from ..widgets.key_views import KeyFooter
 from ..widgets.prompt import PromptBox
 from ..widgets.status import GenStats, StatusBar, StatusInfo
 from ..widgets.transcript import Transcript
@@ -103,7 +104,7 @@ class ChatScreen(ChatHistory, ChatCommands, Screen):
                                                 ChatScreen.info)
         # a lambda: the conversation object is replaced when another one is opened
         yield PromptBox(id="prompt", history=lambda: self.conversation.user_prompts())
-        yield Footer(show_command_palette=False, compact=True)
+        yield KeyFooter()
 
     @property
     def transcript(self) -> Transcript:

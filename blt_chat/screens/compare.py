@@ -15,7 +15,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from ..compare import (
     MAX_ROWS,
@@ -31,6 +31,7 @@ from ..keys import COMPARE_KEYS, bindings
 from ..render import visible_text
 from ..service import Analysis, ModelService
 from ..settings import export_dir
+from ..widgets.key_views import KeyFooter
 from ..widgets.patch_controls import patch_controls, read_controls, set_controls
 from .closing import close
 
@@ -107,7 +108,7 @@ class CompareScreen(Screen):
         yield DataTable(id="cmp-table", cursor_type="row", zebra_stripes=True)
         with VerticalScroll(id="cmp-rows-scroll"):
             yield Static("", id="cmp-rows")
-        yield Footer(show_command_palette=False, compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#cmp-table", DataTable)

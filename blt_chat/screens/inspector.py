@@ -22,7 +22,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, HorizontalScroll
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Input, Select, Static, TextArea
+from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
 from textual.worker import get_current_worker
 
 from ..compare import PATCH_FIELDS, config_from_values, default_second
@@ -32,6 +32,8 @@ from ..keys import INSPECTOR_KEYS, bindings
 from ..render import entropy_color, visible_text
 from ..service import INSPECT_MAX_BYTES, ModelService
 from ..settings import FIELD_LABELS, check_field, export_dir
+from ..widgets.error_line import ErrorLine
+from ..widgets.key_views import KeyFooter
 from ..widgets.patch_controls import patch_controls, read_controls
 from ..widgets.text_area import SafeTextArea
 from ..widgets.transcript import Transcript
@@ -88,7 +90,7 @@ class InspectorScreen(ByteCursor, LookInside, Screen):
                 yield Button(label, id=bid, compact=True,
                              variant="primary" if bid == "insp-analyse" else "default")
         yield from patch_controls("insp", self.scheme, self.values)
-        yield Static("", id="insp-error")
+        yield ErrorLine(id="insp-error")
         yield Static("Paste text above and press F5.", id="insp-stats")
         yield Static("", id="insp-legend")
         with HorizontalScroll(id="insp-plot-scroll"):
@@ -97,7 +99,7 @@ class InspectorScreen(ByteCursor, LookInside, Screen):
             yield Transcript(id="insp-text")
             yield DataTable(id="insp-table", zebra_stripes=True, cursor_type="row")
             yield Static("", id="insp-alt")
-        yield Footer(show_command_palette=False, compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#insp-table", DataTable)
@@ -225,13 +227,11 @@ class InspectorScreen(ByteCursor, LookInside, Screen):
                           Text(visible_text(chunk).replace("\n", "\\n")))
 
     def show_error(self, text: str) -> None:
-        err = self.query_one("#insp-error", Static)
-        err.update(Text(text))
-        err.set_class(bool(text), "-shown")
+        self.query_one("#insp-error", ErrorLine).show(text)
 
     @property
     def error_text(self) -> str:
-        return str(self.query_one("#insp-error", Static).render())
+        return self.query_one("#insp-error", ErrorLine).text
 
     @property
     def stats_text(self) -> str:

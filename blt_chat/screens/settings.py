@@ -31,6 +31,7 @@ from ..settings import (
     Settings,
     check_field,
 )
+from ..widgets.error_line import ErrorLine
 from .closing import close
 
 PATCH_FIELDS = ("threshold", "monotonic_threshold", "stride", "min_patch_size", "max_patch_size")
@@ -116,7 +117,7 @@ class SettingsScreen(ModalScreen[None]):
     def _field(self, name: str) -> ComposeResult:
         yield Label(FIELD_LABELS[name], classes="field-label")
         yield numeric_input(name, getattr(self.settings, name), f"set-{name}", self._placeholder(name))
-        yield Static("", classes="error", id=f"err-{name}")
+        yield ErrorLine(classes="error", id=f"err-{name}")
 
     def on_screen_resume(self) -> None:
         # the screen is kept between openings (installed): show the settings as they are now,
@@ -181,14 +182,11 @@ class SettingsScreen(ModalScreen[None]):
             self.app.post_message(SettingChanged(name, event.value))
 
     def show_error(self, name: str, text: str) -> None:
-        err = self.query_one(f"#err-{name}", Static)
-        err.update(Text(text))
-        err.set_class(bool(text), "-shown")
+        self.query_one(f"#err-{name}", ErrorLine).show(text)
 
     def field_error(self, name: str) -> str:
         """The error text shown under a field ('' when valid); used by tests."""
-        err = self.query_one(f"#err-{name}", Static)
-        return str(err.render()) if err.has_class("-shown") else ""
+        return self.query_one(f"#err-{name}", ErrorLine).text
 
     def action_close(self) -> None:
         # the focused field's text counts as committed when the screen closes
