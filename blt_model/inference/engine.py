@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import torch
 
 from ..config import PatchingConfig
+from ..nn.entropy_model import entropy_of_logits
 from ..nn.model import BLT
 from ..patching import patch_starts
 from .batch import BatchedState
@@ -52,6 +53,9 @@ class StepOutput:
     entropies: torch.Tensor  # [B, S] float32: entropy-model entropy (nats) at each consumed position
     patch_starts: torch.Tensor  # [B, S] bool: whether each consumed position starts a patch
     next_start: torch.Tensor  # [B] bool: whether the position the last logits predict starts a patch
+    # [B, V]: the entropy model's logits of the id that comes next, where the engine has them
+    # (not in compiled or batched steps); generation reports its top candidates from them
+    entropy_logits: torch.Tensor | None = None
 
     @property
     def next_logits(self) -> torch.Tensor:
@@ -60,14 +64,17 @@ class StepOutput:
 
 
 @torch.no_grad()
-def reference_step(model: BLT, ids: list[int], cfg: PatchingConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Full forward over `ids` (no cache) -> (logits [T, 260], entropies [T], starts [T + 1])."""
+def reference_step(model: BLT, ids: list[int], cfg: PatchingConfig
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Full forward over `ids` (no cache) -> (logits [T, 260], entropies [T], starts [T + 1],
+    the entropy model's logits [T, 260])."""
     dev = next(model.parameters()).device
     x = torch.tensor([ids], dtype=torch.long, device=dev)
-    ent = model.entropy_model.entropies(x, reset_context=cfg.reset_context)
+    em_logits = model.entropy_model(x, reset_context=cfg.reset_context)
+    ent = entropy_of_logits(em_logits)
     starts = patch_starts(x, ent if cfg.needs_entropies else None, cfg)
     logits = model(x, starts=starts)[0]
-    return logits, ent[0], starts[0]
+    return logits, ent[0], starts[0], em_logits[0]
 
 
 class Engine(ABC):
@@ -147,8 +154,9 @@ class CachedEngine(Engine):
         first_start = state.next_start  # decided by the bytes before these
         logits, H, next_starts = state.feed(ids, all_logits)
         starts = torch.tensor([[first_start, *next_starts[:-1]]], dtype=torch.bool)
+        em = state.last_entropy_logits
         return StepOutput(logits[None], torch.tensor([H], dtype=torch.float32), starts,
-                          torch.tensor([next_starts[-1]], dtype=torch.bool))
+                          torch.tensor([next_starts[-1]], dtype=torch.bool), None if em is None else em[None])
 
     def memory_bytes(self) -> int:
         return sum(s.memory_bytes() for s in self.states) + (self.batch.memory_bytes() if self.batch else 0)
@@ -186,10 +194,11 @@ class ReferenceEngine(Engine):
 
     def _run(self, S: int) -> StepOutput:
         """Outputs of the last S positions of a full forward."""
-        logits, ent, starts = reference_step(self.model, self.ids, self.patch_config)
+        logits, ent, starts, em_logits = reference_step(self.model, self.ids, self.patch_config)
         T = len(self.ids)
         ent, starts = ent.float().cpu(), starts.cpu()
-        return StepOutput(logits[None, T - S:], ent[None, T - S:], starts[None, T - S:T], starts[T:])
+        return StepOutput(logits[None, T - S:], ent[None, T - S:], starts[None, T - S:T], starts[T:],
+                          em_logits[None, -1])
 
 
 class CompiledEngine(CachedEngine):

@@ -53,6 +53,7 @@ class IncrementalState:
         self.mem: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # decoder k/v of those latents
         self.next_start = True  # does the next position start a patch
         self.last_entropy = float("nan")
+        self.last_entropy_logits: torch.Tensor | None = None  # [260]: the entropy model's, last position
         self.max_n = model.encoder.hash_embed.max_n
         self.compiled: CompiledStep | None = None  # single steps through compiled graphs (compiled.py)
 
@@ -98,6 +99,7 @@ class IncrementalState:
         """feed() for one chunk (`last`: the input's last); the decoder (entropy model) skips its
         first skip_dec (skip_ent) positions, whose logits (entropies) nothing needs: logits
         [S - skip_dec, 260]."""
+        self.last_entropy_logits = None  # set by an eager entropy step; compiled steps keep none
         if self.compiled is not None and len(new_ids) == 1:
             out = feed_one(self, self.compiled, new_ids[0])
             if out is not None:
@@ -139,6 +141,7 @@ class IncrementalState:
             seg = torch.tensor([segs[skip:]], dtype=torch.long, device=self.device) if reset else None
             ent_logits = self.model.entropy_model(x[:, skip:], reset_context=reset, cache=self.ent_cache, seg=seg)
             H += entropy_of_logits(ent_logits)[0].tolist()
+            self.last_entropy_logits = ent_logits[0, -1]
         next_starts = []
         for tok, h in zip(new_ids, H):
             self.next_start = self.patcher.feed(tok, h)

@@ -61,7 +61,7 @@ def test_cached_logits_equal_full_forward(kind, scheme):
     model = tiny_model(**KINDS[kind])
     cfg = model.config.patching.replace(**SCHEMES[scheme])
     seq, cached, next_starts = _generate_cached(model, cfg, 300)
-    ref, _, starts = reference_step(model, seq, cfg)
+    ref, _, starts, _ = reference_step(model, seq, cfg)
     assert [True] + next_starts == starts.tolist()  # same boundaries, including the next one
     assert float((cached - ref).abs().max()) <= 1e-4
     n_starts = int(starts.sum())
@@ -75,7 +75,7 @@ def test_cached_steps_equal_reference_prefix_by_prefix():
     seq, cached, _ = _generate_cached(model, cfg, 40)
     n0 = len(encode(PROMPT))
     for T in range(n0, len(seq) + 1, 3):
-        ref, _, _ = reference_step(model, seq[:T], cfg)
+        ref, _, _, _ = reference_step(model, seq[:T], cfg)
         assert float((cached[T - 1] - ref[-1]).abs().max()) <= 1e-4
 
 
