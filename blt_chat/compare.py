@@ -4,13 +4,16 @@ what this computes.
 
 Per configuration: patch count, mean patch size, the share of bytes at which the global model
 runs (it runs once per patch, so patches / bytes) and the model's estimated inference FLOPs per
-byte at that mean patch size (`BLT.flops_per_byte`).
+byte at that mean patch size (`BLT.flops_per_byte`); and how many patches have each length, the
+data of the screen's histogram.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from blt_model import PatchingConfig
 
@@ -93,6 +96,11 @@ class RowStats:
         """Share of bytes at which the global model runs: once per patch."""
         return self.n_patches / self.n_bytes if self.n_bytes else 0.0
 
+    @cached_property
+    def length_counts(self) -> dict[int, int]:
+        """Patch length (bytes) -> how many patches have it, shortest first."""
+        return dict(sorted(Counter(p["length"] for p in self.patching.patches).items()))
+
 
 def row_stats(analysis: Analysis, cfg: PatchingConfig, flops: Callable[[float], float]) -> RowStats:
     """One configuration's patches and numbers, re-patched from the stored entropies."""
@@ -134,7 +142,36 @@ class Comparison:
         return [{"patch_config": r.config.to_dict(), "n_patches": r.n_patches,
                  "mean_patch_size": r.mean_patch_size, "global_share": r.global_share,
                  "flops_per_byte": r.flops_per_byte,
-                 "patch_starts": [p["start"] for p in r.patching.patches]} for r in self.rows]
+                 "patch_starts": [p["start"] for p in r.patching.patches],
+                 "patch_length_counts": {str(n): k for n, k in r.length_counts.items()}} for r in self.rows]
+
+
+@dataclass(frozen=True)
+class LengthHistogram:
+    """Patch lengths of every row in the same bins: bins[i] = (shortest, longest) length in bin
+    i; counts[r][i] = row r's patches in it."""
+
+    bins: list[tuple[int, int]]
+    counts: list[list[int]]
+
+    @property
+    def labels(self) -> list[str]:
+        return [str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.bins]
+
+
+def length_histogram(rows: list[RowStats], max_bins: int) -> LengthHistogram:
+    """The rows' patch lengths in at most `max_bins` bins of equal width (one length per bin
+    while they fit), from 1 to the longest patch of any row, so the rows' bars line up."""
+    longest = max((max(r.length_counts, default=1) for r in rows), default=1)
+    width = -(-longest // max(1, max_bins))
+    bins = [(lo, min(lo + width - 1, longest)) for lo in range(1, longest + 1, width)]
+    counts = []
+    for r in rows:
+        per_bin = [0] * len(bins)
+        for length, k in r.length_counts.items():
+            per_bin[(length - 1) // width] += k
+        counts.append(per_bin)
+    return LengthHistogram(bins, counts)
 
 
 def default_second(cfg: PatchingConfig) -> PatchingConfig:

@@ -1,7 +1,8 @@
 """Compare patchings (the inspector's F6): the inspected text under two to four configurations,
 one aligned row each, with patch count, mean patch size, the share of bytes at which the global
-model runs and the estimated inference FLOPs per byte. Every change re-patches one row from the
-stored entropies (blt_chat/compare.py); the entropy model is never called here."""
+model runs and the estimated inference FLOPs per byte, and a histogram of each row's patch
+lengths (textual-plotext: axes and ticks, one series per row, a legend line above it). Every change re-patches one row
+from the stored entropies (blt_chat/compare.py); the entropy model is never called here."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from ..compare import (
     RowStats,
     config_from_values,
     describe,
+    length_histogram,
     values_from_config,
 )
 from ..files import write_text_or_report
@@ -33,12 +35,15 @@ from ..service import Analysis, ModelService
 from ..settings import export_dir
 from ..widgets.key_views import KeyFooter
 from ..widgets.patch_controls import patch_controls, read_controls, set_controls
+from ..widgets.plot import plot_widget, plt_of
 from .closing import close
 
 ROWS_MAX_BYTES = 16384
 # two shades per row, so patches alternate within a row and rows differ from each other
 ROW_SHADES = [("#1c2c44", "#2f4a70"), ("#2c1c3c", "#4e3070"), ("#1c3828", "#2f6040"), ("#3c2c1c", "#6a4a28")]
 START_FG = "#ff5fd7"
+# each row's bars: the hue of its shades above, bright enough to read on the plot's background
+ROW_BARS = [(95, 135, 215), (175, 110, 230), (95, 190, 120), (215, 150, 80)]
 
 
 def fmt_flops(x: float) -> str:
@@ -48,8 +53,12 @@ def fmt_flops(x: float) -> str:
     return f"{x:.0f}"
 
 
-def table_cells(i: int, row: RowStats) -> tuple[str, ...]:
-    return (str(i + 1), describe(row.config), str(row.n_patches), f"{row.mean_patch_size:.2f}",
+def row_colour(i: int) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*ROW_BARS[i % len(ROW_BARS)])
+
+
+def table_cells(i: int, row: RowStats) -> tuple:
+    return (Text(str(i + 1), style=f"bold {row_colour(i)}"), describe(row.config), str(row.n_patches), f"{row.mean_patch_size:.2f}",
             f"{100 * row.global_share:.1f}%", fmt_flops(row.flops_per_byte))
 
 
@@ -89,6 +98,18 @@ def aligned_rows(comparison: Comparison, selected: int, width: int = 0, max_byte
     return t
 
 
+def plot_legend(rows: list[RowStats], width: int) -> Text:
+    """What the plot shows and each row's colour, named in full where the line holds them."""
+    t = Text("Patches per patch length (bytes): ", style="bold", no_wrap=True, overflow="ellipsis")
+    names = [f"#{i + 1} {describe(r.config)}" for i, r in enumerate(rows)]
+    if len(t) + sum(len(n) + 5 for n in names) > width:
+        names = [f"#{i + 1}" for i in range(len(rows))]  # the table above names them in full
+    for i, name in enumerate(names):
+        t.append("██ ", style=row_colour(i))
+        t.append(name + "  ")
+    return t
+
+
 class CompareScreen(Screen):
     CSS_PATH = "compare.tcss"
     BINDINGS = bindings(COMPARE_KEYS)
@@ -106,6 +127,8 @@ class CompareScreen(Screen):
         yield from patch_controls("cmp", scheme, values)
         yield Static("", id="cmp-error")
         yield DataTable(id="cmp-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="cmp-plot-legend")
+        yield plot_widget("cmp-plot")
         with VerticalScroll(id="cmp-rows-scroll"):
             yield Static("", id="cmp-rows")
         yield KeyFooter()
@@ -124,6 +147,24 @@ class CompareScreen(Screen):
             table.add_row(*table_cells(i, row))
         table.move_cursor(row=self.selected, animate=False)
         self._render_rows()
+        self._render_plot()
+
+    def _render_plot(self) -> None:
+        """Grouped bars of patch lengths, one series per row (as many bins as the width holds).
+        The legend is a line above the plot, not plotext's box, which hides the bars it covers."""
+        widget = self.query_one("#cmp-plot")
+        rows = self.comparison.rows
+        self.query_one("#cmp-plot-legend", Static).update(plot_legend(rows, widget.size.width))
+        plt = plt_of(widget)
+        if plt is None:
+            return
+        hist = length_histogram(rows, max_bins=max(4, (widget.size.width - 10) // (len(rows) + 1)))
+        plt.multiple_bar(hist.labels, hist.counts, color=ROW_BARS[:len(rows)])
+        top = max(max(c) for c in hist.counts)
+        ticks = sorted({0, top // 2, top})
+        plt.yticks(ticks, [str(t) for t in ticks])
+        plt.ylim(0, top)
+        widget.refresh()
 
     def _render_rows(self) -> None:
         n = len(self.comparison.analysis.data)
@@ -139,6 +180,7 @@ class CompareScreen(Screen):
 
     def on_resize(self) -> None:
         self._render_rows()
+        self.call_after_refresh(self._render_plot)  # its bins follow the plot's new width
 
     def show_error(self, text: str) -> None:
         err = self.query_one("#cmp-error", Static)

@@ -20,7 +20,7 @@ def plot_widget(widget_id: str) -> Widget:
     """A PlotextPlot with this id, or a Static holding MISSING_NOTE when the extra is missing
     (callers draw through `draw`, which does nothing on the note)."""
     if PlotextPlot is None:
-        return Static(MISSING_NOTE, id=widget_id, classes="plot-missing")
+        return Static(MISSING_NOTE, id=widget_id, classes="plot-missing", markup=False)  # "[plots]" is text
     return PlotextPlot(id=widget_id)
 
 
