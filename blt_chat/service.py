@@ -280,8 +280,11 @@ class ModelService:
                                        stop_event=stop_event)
 
     # ---------------------------------------------------------- inspection
-    def analyze(self, data: bytes) -> Analysis:
-        """Entropies for `data` (computed once, in windows the size of the entropy context)."""
+    def analyze(self, data: bytes, should_stop: Callable[[], bool] = lambda: False,
+                progress: Callable[[int, int], None] | None = None) -> Analysis | None:
+        """Entropies for `data` (computed once, in chunks of _CHUNK positions, each with the
+        entropy context before it). None when `should_stop()` turns true (checked before each
+        chunk); progress(bytes done, bytes in all) after each chunk."""
         truncated = len(data) > INSPECT_MAX_BYTES
         data = data[:INSPECT_MAX_BYTES]
         ids = torch.tensor([encode(data)], dtype=torch.long)
@@ -294,12 +297,16 @@ class ModelService:
             dev = next(self.model.parameters()).device
             pos = 0
             while pos < T:
+                if should_stop():
+                    return None
                 end = min(T, pos + _CHUNK)
                 lo = max(0, pos - ctx)
                 chunk = ids[:, lo:end].to(dev)
                 h = em.entropies(chunk, reset_context=reset).float().cpu()
                 out[:, pos:end] = h[:, pos - lo:]
                 pos = end
+                if progress is not None:
+                    progress(end - 1, T - 1)  # position 0 is BOS: bytes done so far
         return Analysis(data=data, ids=ids, entropies=out, truncated=truncated)
 
     def byte_alternatives(self, analysis: Analysis, cfg: PatchingConfig, k: int = 5,

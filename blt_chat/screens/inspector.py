@@ -39,9 +39,11 @@ from ..widgets.text_area import SafeTextArea
 from ..widgets.transcript import Transcript
 from .closing import close
 from .inspector_cursor import ByteCursor
-from .inspector_look import LookInside
+from .inspector_look import LookInside, throttled
 
 if TYPE_CHECKING:
+    from textual.worker import Worker
+
     from ..service import Analysis, Patching
 
 TABLE_MAX_ROWS = 5000
@@ -141,22 +143,24 @@ class InspectorScreen(ByteCursor, LookInside, Screen):
             return
         self.show_error("")
         self._stop_background()  # they hold the model's lock; the new text needs it
-        self.query_one("#insp-stats", Static).update(f"Computing entropies for {len(data)} bytes …")
-        self._analyse_worker(data)
+        self._analysis_started(self._analyse_worker(data), min(len(data), INSPECT_MAX_BYTES))
 
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
     def _analyse_worker(self, data: bytes) -> None:
+        worker = get_current_worker()
+        progress = throttled(self.app, worker, lambda done, total: self._analysis_progress(worker, done, total))
         try:
-            analysis = self.service.analyze(data)
+            analysis = self.service.analyze(data, should_stop=lambda: worker.is_cancelled, progress=progress)
         except Exception as e:  # shown to the user, never a crash
-            self.app.call_from_thread(self.show_error, f"Analysis failed: {type(e).__name__}: {e}")
+            self.app.call_from_thread(self._analysis_failed, worker, f"Analysis failed: {type(e).__name__}: {e}")
             return
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._analysis_ready, analysis)
+        if analysis is not None and not worker.is_cancelled:
+            self.app.call_from_thread(self._analysis_ready, worker, analysis)
 
-    def _analysis_ready(self, analysis: Analysis) -> None:
-        if not self.is_attached:
+    def _analysis_ready(self, worker: Worker, analysis: Analysis) -> None:
+        if not self.is_attached or worker is not self._analysing:  # stopped (Esc) or replaced
             return
+        self._analysing = None
         self.analysis = analysis
         self._size_for = analysis
         self._want_size()
@@ -324,7 +328,7 @@ class InspectorScreen(ByteCursor, LookInside, Screen):
         self.app.push_screen(CompareScreen(self.service, self.analysis, [cfg, default_second(cfg)]))
 
     def action_close(self) -> None:
-        if self.leave_cursor():
+        if self.stop_analysis() or self.leave_cursor():  # Esc stops a running analysis first
             return
         self._stop_background()  # a long compression would hold the model from the chat
         close(self)

@@ -1,13 +1,16 @@
 """The inspector's "look inside" views (issue 17), as a mixin of InspectorScreen: colour by
 entropy, the BLT's surprisal or their gap (blt_chat/colour_by.py), and the analysed text's real
 compressed size with this model next to xz's. Both are computed in thread workers that hold the
-model's lock; they stop when the text changes or the inspector closes (Esc)."""
+model's lock; they stop when the text changes or the inspector closes (Esc). Also the entropy
+analysis's progress line, and its stop: Esc while it runs stops it and keeps the previous view."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import work
 from textual.widgets import Static
 from textual.worker import get_current_worker
@@ -20,7 +23,29 @@ from ..render import ByteRecord
 from ..widgets.transcript import Transcript
 
 if TYPE_CHECKING:
+    from textual.app import App
+    from textual.worker import Worker
+
     from ..service import Analysis, ModelService, Patching
+
+
+def throttled(app: App, worker: Worker, callback: Callable[..., None], every: float = 0.25) -> Callable[..., None]:
+    """A progress callback for a thread worker: hands its arguments to `callback` on the UI
+    thread (the first call at once, then at most every `every` seconds; call_from_thread blocks
+    the worker), never once the worker is cancelled."""
+    shown = [0.0]
+
+    def progress(*args) -> None:
+        now = time.monotonic()
+        if now - shown[0] > every and not worker.is_cancelled:
+            shown[0] = now
+            app.call_from_thread(callback, *args)
+
+    return progress
+
+
+def analysis_progress_line(done: int, total: int) -> str:
+    return f"Computing entropies … {done:,} / {total:,} bytes ({100 * done // max(1, total)}%) — Esc stops"
 
 
 class LookInside:
@@ -86,14 +111,7 @@ class LookInside:
     @work(thread=True, exclusive=True, group="compress", exit_on_error=False)
     def _size_worker(self, a: Analysis) -> None:
         worker = get_current_worker()
-        shown = [0.0]
-
-        def progress(done: int) -> None:
-            now = time.monotonic()
-            if now - shown[0] > 0.25 and not worker.is_cancelled:
-                shown[0] = now
-                self.app.call_from_thread(self._size_progress, a, done)
-
+        progress = throttled(self.app, worker, lambda done: self._size_progress(a, done))
         try:
             sizes = self.service.compressed_size(a.data, should_stop=lambda: worker.is_cancelled, progress=progress)
             if sizes is None or worker.is_cancelled:
@@ -122,6 +140,50 @@ class LookInside:
         self._alt_pending = None
         if self.compressed is None or self.compressed[0] is not self.analysis:
             self.size_text = ""
+
+    # ---------------------------------------------------------- the entropy analysis: progress, stop
+    _analysing: Worker | None = None  # the analysis running now
+    _analysis_done = (0, 0)  # (bytes done, bytes in all) as last reported
+    _stats_before: object = ""  # the stats line of the view the analysis will replace
+    _stopped_line: Text | None = None  # the line stop_analysis showed
+
+    def _analysis_started(self, worker: Worker, n_bytes: int) -> None:
+        stats = self.query_one("#insp-stats", Static)
+        if self._analysing is None and stats.content is not self._stopped_line:  # the view's own stats
+            self._stats_before = stats.content
+        self._analysing = worker
+        self._analysis_progress(worker, 0, n_bytes)
+
+    def _analysis_progress(self, worker: Worker, done: int, total: int) -> None:
+        if worker is self._analysing and self.is_attached:
+            self._analysis_done = (done, total)
+            self.query_one("#insp-stats", Static).update(analysis_progress_line(done, total))
+
+    def _analysis_failed(self, worker: Worker, message: str) -> None:
+        if worker is self._analysing and self.is_attached:
+            self._analysing = None
+            self.query_one("#insp-stats", Static).update(self._stats_before)
+            self.show_error(message)
+
+    def stop_analysis(self) -> bool:
+        """Stop a running analysis (Esc): the view stays the previous text's, the stats line
+        says so. False when none runs."""
+        worker, self._analysing = self._analysing, None
+        if worker is None:
+            return False
+        worker.cancel()  # the service checks before each chunk and lets go of the model
+        done, total = self._analysis_done
+        line = Text()
+        line.append(f"Analysis stopped at {done:,} / {total:,} bytes (Esc). ", style="bold #ff8700")
+        if self.patching is None:
+            line.append("Press F5 to analyse again.")
+        else:
+            line.append("Showing the previous text: ")
+            line.append(self._stats_before if isinstance(self._stats_before, Text) else str(self._stats_before))
+        self._stopped_line = line
+        self.query_one("#insp-stats", Static).update(line)
+        self.on_screen_resume()  # the previous text's background work, stopped for the analysis
+        return True
 
     def on_screen_resume(self) -> None:
         self._want_size()  # stopped by Esc, measured again on return
