@@ -55,6 +55,9 @@ SCALES = {
     "surprisal": Scale("surprisal", "bits", 0.0, 8.0, "the BLT's surprisal of the actual byte, −log2 p"),
     "gap": Scale("gap", "bits", -4.0, 4.0, "surprisal − entropy: red = more surprised than expected"),
 }
+# Two models, one text (the inspector's F9): B's bits minus A's for each byte, diverging on the one
+# palette as the gap does (0 in the middle).
+DIFFERENCE = Scale("B − A", "bits", -4.0, 4.0, "blue = model B needs fewer bits than A, red = more")
 
 
 def next_mode(mode: str) -> str:

@@ -80,6 +80,8 @@ INSPECTOR_KEYS = [
     Key("f8", "byte_cursor", "Bytes", "byte cursor on the plot (a click puts it too): each byte's top 5 "
         "alternatives of both models, entropies, surprisal, patch, character; Esc leaves it",
         priority=True),
+    Key("f9", "two_models", "Models", "two models, one text: load a second model and see each byte's bits "
+        "under both, their difference and each model's bits per byte", priority=True),
     Key("left", "move_cursor(-1)", "", "with the byte cursor: previous byte", show=False, priority=True),
     Key("right", "move_cursor(1)", "", "with the byte cursor: next byte", show=False, priority=True),
 ]
@@ -92,6 +94,16 @@ COMPARE_KEYS = [
     Key("f7", "remove_row", "Remove", "remove the selected configuration (two stay)", priority=True),
     Key("ctrl+g", "export_json", "JSON", "export every configuration's patches and numbers as JSON"),
     Key("up,down", "", "", "in the table: select a configuration; the controls above edit it"),
+]
+
+# The two-models screen (F9 in the inspector); "" = handled by the path field.
+TWO_MODELS_KEYS = [
+    Key("escape", "close", "Back", "stop a running pass and go back to the inspector"),
+    Key("enter", "", "", "in the path field: load that model directory as model B"),
+    Key("f7", "colour_by", "Colour", "colour by: model A's bits, model B's bits, or B − A", priority=True),
+    Key("f8", "plot_spans", "Lines", "plot bits per byte per line or per fixed window", priority=True),
+    Key("ctrl+s", "export_svg", "SVG", "export the view as SVG"),
+    Key("ctrl+g", "export_json", "JSON", "export both models' per-byte bits and totals as JSON"),
 ]
 
 # The conversations screen (F9) and the branches screen (F10); "" = handled by the list widget.
@@ -163,6 +175,10 @@ def inspector_key_rows() -> list[tuple[str, str]]:
 
 def compare_key_rows() -> list[tuple[str, str]]:
     return key_rows(COMPARE_KEYS)
+
+
+def two_models_key_rows() -> list[tuple[str, str]]:
+    return key_rows(TWO_MODELS_KEYS)
 
 
 def conversation_key_rows() -> list[tuple[str, str]]:

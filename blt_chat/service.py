@@ -346,6 +346,28 @@ class ModelService:
         return Alternatives(torch.cat(parts["bi"]), torch.cat(parts["bp"]), torch.cat(parts["ei"]),
                             torch.cat(parts["ep"]), parts["ent"], parts["s"])
 
+    def byte_bits(self, data: bytes, should_stop: Callable[[], bool] = lambda: False,
+                  progress: Callable[[int], None] | None = None) -> list[float] | None:
+        """Per byte of `data`, the BLT's bits for the actual byte (-log2 p) under its own
+        patching, scored as `compute_bits_per_byte` scores bytes (its windows and default
+        patching), so their mean is that bits per byte. None when `should_stop()` turns true;
+        progress(bytes scored so far) after each window."""
+        from blt_model.train.evaluation import model_forward, sliding_windows
+
+        bits: list[float] = []
+        with self.lock, torch.inference_mode():
+            dev = next(self.model.parameters()).device
+            for window, new in sliding_windows(data, self.config.max_position_embeddings):
+                if should_stop():
+                    return None
+                ids = torch.tensor([window], dtype=torch.long, device=dev)
+                logits, _ = model_forward(self.model, ids, None)
+                logp = torch.log_softmax(logits[0, -new - 1:-1].float(), dim=-1)  # rows predicting the new bytes
+                bits.extend((-logp.gather(-1, ids[0, -new:, None])[:, 0] / math.log(2)).cpu().tolist())
+                if progress is not None:
+                    progress(len(bits))
+        return bits
+
     def compressed_size(self, data: bytes, should_stop: Callable[[], bool] = lambda: False,
                         progress: Callable[[int], None] | None = None) -> tuple[int, int] | None:
         """(size, coded): the bytes `blt compress` writes for `data` with this model (the whole

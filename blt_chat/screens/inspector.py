@@ -79,6 +79,7 @@ class InspectorScreen(ByteCursor, LookInside, Screen):
         self.alternatives: tuple | None = None  # (analysis, patch config, Alternatives)
         self._alt_pending: tuple | None = None  # (analysis, patch config) being computed
         self.size_text = ""
+        self.model_b: ModelService | None = None  # the two-models view's second model (F9), kept
 
     def compose(self) -> ComposeResult:
         text = self.initial_text if self.initial_text is not None else (
@@ -326,6 +327,17 @@ class InspectorScreen(ByteCursor, LookInside, Screen):
 
         cfg = self.patching.config
         self.app.push_screen(CompareScreen(self.service, self.analysis, [cfg, default_second(cfg)]))
+
+    def action_two_models(self) -> None:
+        """The analysed text under this model and a second one (loaded there, kept here)."""
+        if self.analysis is None:
+            self.show_error("Nothing to score yet: analyse a text first.")
+            return
+        from .two_models import TwoModelsScreen
+
+        self._stop_background()  # they hold the model's lock; resumed on return
+        self.app.push_screen(TwoModelsScreen(self.service, self.analysis.data, self.model_b,
+                                             keep=lambda svc: setattr(self, "model_b", svc), dark=self.dark))
 
     def action_close(self) -> None:
         if self.stop_analysis() or self.leave_cursor():  # Esc stops a running analysis first
