@@ -80,8 +80,9 @@ INSPECTOR_KEYS = [
     Key("f8", "byte_cursor", "Bytes", "byte cursor on the plot (a click puts it too): each byte's top 5 "
         "alternatives of both models, entropies, surprisal, patch, character; Esc leaves it",
         priority=True),
+    # not in the footer, which the keys above fill at 80 columns; the help and the README list it
     Key("f9", "two_models", "Models", "two models, one text: load a second model and see each byte's bits "
-        "under both, their difference and each model's bits per byte", priority=True),
+        "under both, their difference and each model's bits per byte", show=False, priority=True),
     Key("left", "move_cursor(-1)", "", "with the byte cursor: previous byte", show=False, priority=True),
     Key("right", "move_cursor(1)", "", "with the byte cursor: next byte", show=False, priority=True),
 ]
