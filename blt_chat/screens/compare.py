@@ -137,6 +137,7 @@ class CompareScreen(Screen):
         table = self.query_one("#cmp-table", DataTable)
         table.add_columns("#", "configuration", "patches", "mean size", "global runs", "FLOPs/byte")
         self._render_all()
+        self.call_after_refresh(self._render_plot)  # again at the plot's laid-out width
         table.focus()
 
     # ---------------------------------------------------------- rendering
