@@ -67,7 +67,7 @@ APP_KEYS = [
 ]
 
 INSPECTOR_KEYS = [
-    Key("escape", "close", "Back", "back to the chat"),
+    Key("escape", "close", "Back", "back to the chat; while an analysis runs, stops it first"),
     Key("f5,ctrl+r", "analyse", "Analyse", "analyse the text in the box"),
     Key("ctrl+l", "last_answer", "Last", "inspect the last answer"),
     Key("ctrl+n", "clear_text", "Clear", "clear the text box"),
