@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -266,6 +267,10 @@ class TwoModelsScreen(Screen):
             # one line or window is a point, which a line plot does not draw
             draw = plt.scatter if len(a.xs) == 1 else plt.plot
             draw(a.xs, ys, label=f"{role} {self.services[role].label}", color=SERIES_COLOURS[role], marker="braille")
+        ys = [y for v in a.series.values() for y in v if math.isfinite(y)]
+        if ys:  # a quarter of headroom above the data keeps the legend (top left) off the lines
+            lo, hi = min(ys), max(ys)
+            plt.ylim(lo - 0.05 * (hi - lo or 1), hi + 0.25 * (hi - lo or 1))
         plt.xticks(a.xs[::max(1, len(a.xs) // 6)])  # whole line numbers and byte offsets, not 1.50
         plt.xlabel(a.xlabel)
         self.query_one("#tm-plot").refresh()
