@@ -40,7 +40,9 @@ class BLTChatApp(App):
     """Chat with a Byte Latent Transformer."""
 
     TITLE = "blt-chat"
-    CSS_PATH = ["app.tcss", "widgets/widgets.tcss"]
+    # Textual reads a screen's CSS_PATH when the screen is pushed, never for the default screen:
+    # the chat's is read with the app's (it was silently not applied before)
+    CSS_PATH = ["app.tcss", "widgets/widgets.tcss", "screens/chat.tcss"]
 
     def __init__(self, model_dir: str | None = None, *, service: ModelService | None = None,
                  settings: Settings | None = None, clock: Callable[[], float] = time.monotonic,

@@ -6,6 +6,7 @@ tested directly; store.py reads and writes it."""
 from __future__ import annotations
 
 import secrets
+import struct
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,36 @@ class Turn:
         return bytes(self.data).decode("utf-8", errors="replace")
 
 
+def half(x: float) -> float:
+    """`x` rounded to float16, the precision alternatives are kept in (live and on disk alike, so a
+    reopened answer shows the same numbers)."""
+    try:
+        return struct.unpack("<e", struct.pack("<e", x))[0]
+    except (OverflowError, struct.error):
+        return float("nan")
+
+
+@dataclass(slots=True)
+class StoredTop:
+    """One answer byte's alternatives: the BLT's and the entropy model's top candidates (model
+    ids, most likely first) with float16 probabilities, the BLT's entropy (nats) at the byte and
+    its probability of the byte itself. blt_model's TopCandidates, as kept."""
+
+    blt_ids: tuple[int, ...]
+    blt_probs: tuple[float, ...]
+    entropy_ids: tuple[int, ...]
+    entropy_probs: tuple[float, ...]
+    blt_entropy: float
+    actual_prob: float
+
+    @classmethod
+    def of(cls, top: Any) -> StoredTop:
+        """From anything with TopCandidates' fields, probabilities rounded to float16."""
+        return cls(tuple(int(i) for i in top.blt_ids), tuple(half(p) for p in top.blt_probs),
+                   tuple(int(i) for i in top.entropy_ids), tuple(half(p) for p in top.entropy_probs),
+                   half(top.blt_entropy), half(top.actual_prob))
+
+
 @dataclass(slots=True)
 class StoredByte:
     """One answer byte as saved (blt_model's ByteEvent has these fields too)."""
@@ -43,6 +74,7 @@ class StoredByte:
     patch_start: bool = False
     patch_index: int = 0
     prob: float = float("nan")
+    top: StoredTop | None = None
 
 
 def new_conversation_id() -> str:

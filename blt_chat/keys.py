@@ -58,6 +58,9 @@ CHAT_KEYS = [
         id="next_answer", show=False, palette="Next kept answer"),
     Key("ctrl+l", "clear", "New", "new conversation (the current one is kept: F9 lists it)", id="clear",
         show=False, palette="New conversation"),
+    Key("ctrl+b", "byte_cursor", "Bytes", "byte cursor on the answers (a click puts it too; arrows move it): "
+        "each byte's top 5 alternatives of both models, entropies, surprisal, patch, character; Esc "
+        "leaves it", id="byte_cursor", show=False, palette="Byte cursor: every byte's alternatives"),
 ]
 
 # Textual's own app keys (App.BINDINGS / App.COMMAND_PALETTE_BINDING), listed for the help.

@@ -97,6 +97,7 @@ class Glyph(NamedTuple):
     bucket: int  # entropy bucket or NO_BUCKET
     parity: int  # patch index % 2, or -1 for plain text
     newline: bool = False
+    recs: tuple = ()  # the records of the bytes this glyph shows (answers only): the byte cursor's
 
 
 NEWLINE = Glyph("", 0, KIND_TEXT, NO_BUCKET, -1, True)
@@ -146,9 +147,12 @@ class GlyphDecoder:
             if start:
                 out.append(Glyph(MARK_GLYPH, 1, KIND_MARK, NO_BUCKET, parity))
                 if unicodedata.combining(ch):  # would combine with the mark: give it a base
-                    out.append(Glyph("◌" + ch, 1, KIND_ESCAPE, bucket, parity))
+                    out.append(Glyph("◌" + ch, 1, KIND_ESCAPE, bucket, parity, recs=tuple(recs)))
                     continue
+            n_out = len(out)
             append_char(ch, out, bucket, parity, self.tab_width)
+            if len(out) > n_out and not out[-1].newline:
+                out[-1] = out[-1]._replace(recs=tuple(recs))
         del pend[:i]
 
 

@@ -3,7 +3,7 @@
 
 A file holds the whole tree (every kept answer and every branch) with a format version. Answers
 keep their bytes' entropies, patch starts, patch indices and probabilities, so a reopened
-conversation is coloured exactly as it was streamed. Files are written atomically (the UI goes
+conversation is coloured exactly as it was streamed, and each byte's alternatives (stored_top.py). Files are written atomically (the UI goes
 through files.py so a failed write is a toast); a file that cannot be read is moved aside, never
 fatal: `read_conversation` raises ConversationFileError and `set_aside` renames the file.
 """
@@ -22,6 +22,7 @@ from typing import Any
 
 from .conversation import Conversation, StoredByte, Turn
 from .settings import data_dir
+from .stored_top import pack_tops, unpack_tops
 
 FORMAT = "blt-chat conversation"
 VERSION = 1
@@ -72,6 +73,9 @@ def turn_json(t: Turn) -> str:
                    patch_start="".join("1" if r.patch_start else "0" for r in recs),
                    patch_index=[int(r.patch_index) for r in recs],
                    prob=[_num(getattr(r, "prob", None)) for r in recs])
+        top = pack_tops(recs)
+        if top is not None:
+            doc["top"] = top
     text = _dumps(doc)
     if t.role == "user" or t.meta.get("complete"):
         t.saved_json = text
@@ -121,7 +125,8 @@ def _records(doc: dict[str, Any], data: bytes) -> list[StoredByte]:
     if not isinstance(index, list) or len(index) != n or not all(isinstance(i, int) for i in index):
         index = [0] * n
     ents, probs = _floats(doc.get("entropy"), n), _floats(doc.get("prob"), n)
-    return [StoredByte(b, ents[i], starts[i] == "1", index[i], probs[i]) for i, b in enumerate(data)]
+    tops = unpack_tops(doc["top"], n) if "top" in doc else [None] * n
+    return [StoredByte(b, ents[i], starts[i] == "1", index[i], probs[i], tops[i]) for i, b in enumerate(data)]
 
 
 def from_document(doc: Any, path: Path) -> Conversation:

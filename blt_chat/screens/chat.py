@@ -16,6 +16,7 @@ from typing import Any
 from textual import on, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
+from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Header, Static
@@ -32,6 +33,7 @@ from ..widgets.key_views import KeyFooter
 from ..widgets.prompt import PromptBox
 from ..widgets.status import GenStats, StatusBar, StatusInfo
 from ..widgets.transcript import Transcript
+from .chat_bytes import ChatBytes
 from .chat_commands import ChatCommands
 from .chat_history import ChatHistory
 from .help import HelpScreen
@@ -65,7 +67,7 @@ def scheme_threshold(cfg: Any) -> float | None:
     return {"entropy": cfg.entropy_threshold, "monotonic": cfg.monotonic_threshold}.get(name)
 
 
-class ChatScreen(ChatHistory, ChatCommands, Screen):
+class ChatScreen(ChatHistory, ChatCommands, ChatBytes, Screen):
     CSS_PATH = "chat.tcss"
     BINDINGS = bindings(CHAT_KEYS)
     COMMANDS = {BLTCommands}
@@ -99,7 +101,11 @@ class ChatScreen(ChatHistory, ChatCommands, Screen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield Static(RANDOM_BANNER, id="banner", markup=False)
-        yield Transcript(id="transcript")
+        with Horizontal(id="chat-body"):
+            yield Transcript(id="transcript", byte_cursor=True)
+            panel = Static("", id="byte-panel")  # the byte cursor's alternatives (Ctrl+B)
+            panel.border_title = "Byte · ←→ ↑↓ move · Esc leaves"
+            yield panel
         yield StatusBar(id="status").data_bind(ChatScreen.model_label, ChatScreen.random_weights,
                                                 ChatScreen.info)
         # a lambda: the conversation object is replaced when another one is opened
@@ -346,6 +352,8 @@ class ChatScreen(ChatHistory, ChatCommands, Screen):
 
     # ------------------------------------------------------------------ actions
     def action_stop(self) -> None:
+        if self.leave_byte_cursor():  # Esc leaves the byte cursor first, even while generating
+            return
         if not self.generating:
             if self.cancel_edit():  # Esc also leaves the editing of an earlier prompt
                 return

@@ -13,7 +13,7 @@ from textual.actions import SkipAction
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from ..alternatives import TOP_K, panel_text
+from ..alternatives import TOP_K, panel_text, view_of
 from ..inspect_view import GUTTER, PLOT_MAX_BYTES
 
 if TYPE_CHECKING:
@@ -130,5 +130,6 @@ class ByteCursor:
             return
         p = self.patching
         rec = p.patches[p.patch_of[self.cursor] - 1]
-        panel.update(panel_text(self.analysis.data, self.cursor, alt, p.entropies[self.cursor],
+        panel.update(panel_text(self.analysis.data, self.cursor,
+                                view_of(alt, self.cursor, p.entropies[self.cursor]),
                                 (rec["index"], rec["start"], rec["length"])))

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
+from textual.binding import Binding
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -27,7 +28,9 @@ from ..render import (
     StyleBook,
     text_glyphs,
 )
+from .transcript_cursor import TranscriptCursor
 
+CURSOR_STYLE = Style(reverse=True, bold=True, underline=True)
 MAX_WORD = 24  # words up to this many glyphs wrap whole; longer ones are cut
 ROLE_USER = "user"
 ROLE_ASSISTANT = "assistant"
@@ -54,20 +57,29 @@ class _VLine:
         self.role = role
 
 
-class Transcript(ScrollView, can_focus=True):
+class Transcript(TranscriptCursor, ScrollView, can_focus=True):
     """Turns of a conversation; the answer being generated streams in via feed()/flush()."""
 
+    # scrolling keys stay out of the footer (the F-keys need its room); the byte cursor's
+    # show while it is on
     BINDINGS = [
-        ("up", "scroll_up", "Scroll up"),
-        ("down", "scroll_down", "Scroll down"),
-        ("pageup", "page_up", "Page up"),
-        ("pagedown", "page_down", "Page down"),
-        ("home", "scroll_home", "Top"),
-        ("end", "scroll_end", "Bottom"),
+        Binding("up", "scroll_up", "Scroll up", show=False),
+        Binding("down", "scroll_down", "Scroll down", show=False),
+        Binding("left", "cursor_step(-1)", "Byte"),
+        Binding("right", "cursor_step(1)", "Byte"),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "scroll_home", "Top", show=False),
+        Binding("end", "scroll_end", "Bottom", show=False),
     ]
 
-    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.cursor is not None if action == "cursor_step" else True
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None,
+                 byte_cursor: bool = False) -> None:
         super().__init__(name=name, id=id, classes=classes)
+        self.byte_cursor = byte_cursor  # clicks put the byte cursor (the chat's transcript)
         self._paragraphs: list[_Paragraph] = []
         self._vlines: list[_VLine] = []
         self._strips: dict[int, Strip] = {}
@@ -112,6 +124,7 @@ class Transcript(ScrollView, can_focus=True):
             self.refresh()
 
     def clear(self) -> None:
+        self.cursor_leave()
         self._paragraphs.clear()
         self._vlines.clear()
         self._strips.clear()
@@ -278,7 +291,19 @@ class Transcript(ScrollView, can_focus=True):
     def _after_user_scroll(self) -> None:
         self.follow = self.scroll_target_y >= len(self._vlines) - self.scrollable_content_region.height
 
+    # with the byte cursor, the arrows move it; without it, Up/Down scroll
+    def action_cursor_step(self, step: int) -> None:
+        self.cursor_step(step)
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if self.byte_cursor and offset is not None:
+            self.cursor_click(offset.x, offset.y)
+
     def action_scroll_up(self) -> None:
+        if self.cursor is not None:
+            self.cursor_line(-1)
+            return
         super().action_scroll_up()
         self.follow = False
 
@@ -291,6 +316,9 @@ class Transcript(ScrollView, can_focus=True):
         self.follow = False
 
     def action_scroll_down(self) -> None:
+        if self.cursor is not None:
+            self.cursor_line(1)
+            return
         super().action_scroll_down()
         self._after_user_scroll()
 
@@ -337,11 +365,15 @@ class Transcript(ScrollView, can_focus=True):
         book = self.book
         run_text: list[str] = []
         run_style: Style | None = None
-        for g in line.glyphs:
+        at = self.cursor_place()
+        cursor_glyph = at[1] if at is not None and at[0] == index else -1
+        for gi, g in enumerate(line.glyphs):
             if plain is not None and g.kind == KIND_TEXT and g.bucket == NO_BUCKET:
                 st = plain
             else:
                 st = book.style(g.kind, g.bucket, g.parity)
+            if gi == cursor_glyph:
+                st = st + CURSOR_STYLE
             if st is not run_style and run_text:
                 segments.append(Segment("".join(run_text), run_style))
                 run_text = []

@@ -41,6 +41,8 @@ def main(status: Path) -> None:
 
     async def auto_pilot(pilot) -> None:
         chat = app.chat
+        while not chat._ready:  # composed and mounted (the pilot starts before that)
+            await asyncio.sleep(0.02)
         chat.send("first prompt")
         while chat.generating or not chat.turns[-1].meta.get("complete"):
             await asyncio.sleep(0.02)

@@ -36,6 +36,9 @@ def test_top_candidates_equal_a_full_forward(engine, scheme):
             # ties aside (random weights rarely tie), the same ids, most likely first
             torch.testing.assert_close(torch.tensor(probs), want.values, atol=1e-5, rtol=1e-4)
             torch.testing.assert_close(p[torch.tensor(ids)], want.values, atol=1e-5, rtol=1e-4)
+        p = torch.softmax(logits[-1].float(), -1)
+        assert ev.top.actual_prob == pytest.approx(float(p[ev.token_id]), abs=1e-5)
+        assert ev.top.blt_entropy == pytest.approx(float(-(p * p.log()).sum()), abs=1e-4)
         seq.append(ev.token_id)
 
 
