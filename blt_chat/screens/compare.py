@@ -100,7 +100,7 @@ def aligned_rows(comparison: Comparison, selected: int, width: int = 0, max_byte
 
 def plot_legend(rows: list[RowStats], width: int) -> Text:
     """What the plot shows and each row's colour, named in full where the line holds them."""
-    t = Text("Patches per patch length (bytes): ", style="bold", no_wrap=True, overflow="ellipsis")
+    t = Text("Patches per length (bytes): ", style="bold", no_wrap=True, overflow="ellipsis")
     names = [f"#{i + 1} {describe(r.config)}" for i, r in enumerate(rows)]
     if len(t) + sum(len(n) + 5 for n in names) > width:
         names = [f"#{i + 1}" for i in range(len(rows))]  # the table above names them in full
