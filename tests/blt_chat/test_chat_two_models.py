@@ -195,7 +195,7 @@ async def test_escape_stops_a_running_pass(tiny_service):
         data = (TEXT * 800).encode()[:64 * 1024]  # many windows: seconds on the CPU
         screen = TwoModelsScreen(tiny_service, data)
         await app.push_screen(screen)
-        await until(pilot, lambda: "scoring" in totals(screen))
+        await until(pilot, lambda: "%" in totals(screen), timeout=60)  # windows scored, more to come
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is not screen)
         assert tiny_service.lock.acquire(timeout=10)  # the pass let go of the model within a window
