@@ -22,7 +22,13 @@ from textual.widgets import HelpPanel
 from textual.worker import Worker, WorkerState
 
 from .files import write_text_or_report
-from .messages import ConversationDeleted, ConversationRenamed, LoadRequested, SettingChanged
+from .messages import (
+    ConversationDeleted,
+    ConversationRenamed,
+    LoadRequested,
+    RegenerateRequested,
+    SettingChanged,
+)
 from .screens.chat import FLUSH_HZ, ChatScreen
 from .screens.closing import close
 from .screens.model_picker import ModelPicker
@@ -141,6 +147,10 @@ class BLTChatApp(App):
     @on(SettingChanged)
     def _setting_changed(self, event: SettingChanged) -> None:
         self.set_setting(event.name, event.value)
+
+    @on(RegenerateRequested)
+    def _regenerate_requested(self) -> None:
+        self.chat.action_regenerate()
 
     def set_setting(self, name: str, value: Any) -> bool:
         """Apply and save one setting if the whole settings object stays valid."""

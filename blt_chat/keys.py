@@ -119,11 +119,26 @@ CONVERSATION_KEYS = [
     Key("d,delete", "delete", "Delete", "delete the selected conversation (asks first)"),
 ]
 
+# The settings panel (F2): values apply when a field is committed (Enter, Tab, leaving it).
+SETTINGS_KEYS = [
+    Key("escape,f2", "close", "Close", "close the settings (the focused field's value is applied)"),
+    Key("f5,ctrl+r", "regenerate", "Regen", "apply these values and regenerate the last answer with "
+        "them (the earlier answers are kept)"),
+]
+
 BRANCH_KEYS = [
     Key("escape", "close", "Back", "back to the chat, showing the chosen branch"),
     Key("left", "switch(-1)", "Prev", "previous alternative of the selected turn (1/3 shows which)"),
     Key("right", "switch(1)", "Next", "next alternative of the selected turn; the branch below follows"),
     Key("enter", "", "Edit", "edit the selected prompt: Enter in the prompt box starts a new branch"),
+    Key("s", "side_by_side", "Side by side", "the selected answer next to another kept answer of the "
+        "same prompt"),
+]
+
+SIDE_BY_SIDE_KEYS = [
+    Key("escape", "close", "Back", "back"),
+    Key("left", "other(-1)", "Prev", "the previous kept answer on the right"),
+    Key("right", "other(1)", "Next", "the next kept answer on the right"),
 ]
 
 # Palette commands without a key: (title, help, action on the chat screen).
@@ -146,6 +161,8 @@ EXTRA_COMMANDS = [
     ("Patching: fixed stride", "A patch every `stride` bytes", "scheme('fixed')"),
     ("Patching: space", "A patch starts after a run of spaces", "scheme('space')"),
     ("Screenshot", "Save an SVG screenshot of the app", "screenshot_svg"),
+    ("Kept answers side by side", "The last answer next to another kept answer of its prompt "
+     "(F10, then S, for any answer)", "side_by_side"),
 ]
 
 
@@ -187,6 +204,10 @@ def two_models_key_rows() -> list[tuple[str, str]]:
 
 def conversation_key_rows() -> list[tuple[str, str]]:
     return key_rows(CONVERSATION_KEYS)
+
+
+def settings_key_rows() -> list[tuple[str, str]]:
+    return key_rows(SETTINGS_KEYS)
 
 
 def branch_key_rows() -> list[tuple[str, str]]:

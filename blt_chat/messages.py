@@ -44,6 +44,12 @@ class SettingChanged(Message):
 
 
 @dataclass
+class RegenerateRequested(Message):
+    """The settings screen asks for the last answer again, with the values just committed
+    (posted after their SettingChanged messages, so it is handled after them)."""
+
+
+@dataclass
 class PromptSubmitted(Message):
     """Enter in the prompt box."""
 

@@ -10,13 +10,14 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..conversation import Conversation, Turn
 from ..keys import BRANCH_KEYS, bindings, key_hint
 from .closing import close
+from .side_by_side import SideBySideScreen, kept_answers
 
 PREVIEW = 70
 
@@ -78,5 +79,25 @@ class BranchesScreen(ModalScreen[Turn | None]):
         if self.app.screen is self and 0 <= i < len(turns):
             self.dismiss(turns[i] if turns[i].role == "user" else None)
 
+    def action_side_by_side(self) -> None:
+        i = self.options.highlighted
+        turns = self.conversation.turns
+        if i is None or not 0 <= i < len(turns):
+            return
+        open_side_by_side(self, self.conversation, turns[i])
+
     def action_close(self) -> None:
         close(self)
+
+
+def open_side_by_side(screen: Screen, conversation: Conversation, turn: Turn | None) -> None:
+    """Push the side-by-side view of `turn`'s kept answers, or say why there is none."""
+    if turn is None or turn.role != "assistant" or len(kept_answers(turn)) < 2:
+        screen.notify("Side by side needs an answer with at least two kept answers: regenerate "
+                      "it (F5) first.", severity="warning")
+        return
+    settings = getattr(screen.app, "settings", None)
+    dark = screen.app.current_theme.dark if screen.app.current_theme else True
+    screen.app.push_screen(SideBySideScreen(
+        conversation, turn, show_entropy=getattr(settings, "show_entropy", True),
+        show_marks=getattr(settings, "show_patch_marks", True), dark=dark))

@@ -15,7 +15,7 @@ from ..conversation import Conversation, Turn
 from ..files import write_text_or_report
 from ..keys import CHAT_KEYS, key_display
 from ..settings import NUMERIC_FIELDS, Settings
-from .branches import BranchesScreen
+from .branches import BranchesScreen, open_side_by_side
 from .conversations import Choice, ConversationsScreen
 from .dialogs import ConfirmScreen, TextPromptScreen
 
@@ -116,6 +116,10 @@ class ChatHistory:
             turn.meta.update(complete=True, reason=reason)
             self.conversation.touch()
         self.save_conversation()
+
+    def action_side_by_side(self) -> None:
+        """The last answer next to another kept answer of its prompt."""
+        open_side_by_side(self, self.conversation, self.conversation.last_answer_turn())
 
     # ------------------------------------------------------------------ showing
     def turn_header(self, turn: Turn) -> str:

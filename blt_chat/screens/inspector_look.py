@@ -167,10 +167,13 @@ class LookInside:
 
     def stop_analysis(self) -> bool:
         """Stop a running analysis (Esc): the view stays the previous text's, the stats line
-        says so. False when none runs."""
-        worker, self._analysing = self._analysing, None
-        if worker is None:
+        says so. False when none runs, or when it has not computed anything yet (waiting for
+        the model while the chat answers, say): then Esc closes the screen as everywhere, and
+        the analysis finishes when the model is free."""
+        worker = self._analysing
+        if worker is None or self._analysis_done[0] == 0:
             return False
+        self._analysing = None
         worker.cancel()  # the service checks before each chunk and lets go of the model
         done, total = self._analysis_done
         line = Text()

@@ -12,13 +12,13 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Select, Static, Switch
 
-from ..messages import SettingChanged
+from ..keys import SETTINGS_KEYS, bindings, key_hint
+from ..messages import RegenerateRequested, SettingChanged
 from ..settings import (
     DEVICES,
     FIELD_LABELS,
@@ -68,7 +68,7 @@ def numeric_input(name: str, value: Any, id: str, placeholder: str = "") -> Inpu
 
 class SettingsScreen(ModalScreen[None]):
     CSS_PATH = "settings.tcss"
-    BINDINGS = [Binding("escape,f2", "close", "Close")]
+    BINDINGS = bindings(SETTINGS_KEYS)
 
     def __init__(self, settings: Settings, config_path: str,
                  model_defaults: dict[str, Any] | None = None) -> None:
@@ -80,7 +80,7 @@ class SettingsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         s = self.settings
         with VerticalScroll(id="settings-panel") as panel:
-            panel.border_title = "Settings (F2/Esc closes)"
+            panel.border_title = f"Settings · {key_hint(SETTINGS_KEYS)}"
             yield Static("Patching", classes="section")
             yield Label("Scheme", classes="field-label")
             yield Select([(SCHEME_LABELS[k], k) for k in SCHEMES], value=s.scheme, allow_blank=False,
@@ -193,3 +193,16 @@ class SettingsScreen(ModalScreen[None]):
         if isinstance(self.focused, Input):
             self.commit(self.focused)
         close(self)
+
+    def action_regenerate(self) -> None:
+        """Apply the focused field too, then close and regenerate the last answer with the values
+        on screen; a focused field that is not valid stays open with its error instead."""
+        if isinstance(self.focused, Input):
+            name = (self.focused.id or "")[4:]
+            self.commit(self.focused)
+            if name in NUMERIC_FIELDS and self.field_error(name):
+                self.notify(f"Not regenerated: {FIELD_LABELS.get(name, name)} is not valid.",
+                            severity="warning")
+                return
+        close(self)
+        self.app.post_message(RegenerateRequested())

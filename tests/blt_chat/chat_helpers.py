@@ -82,3 +82,21 @@ async def until(pilot, condition, timeout: float = 20.0) -> bool:
         await pilot.pause(0.05)
     assert condition()
     return True
+
+
+def answered_app(service, prompt: str = "Tell me about bytes.") -> tuple[BLTChatApp, object]:
+    """For snapshots of views over real answers: an app with a fixed seed and a fake clock (a
+    steady rate line), and a `run_before` start that answers `prompt` with the tiny model."""
+    from blt_chat.settings import Settings
+
+    app = BLTChatApp(service=service, settings=Settings(max_new_bytes=60, seed=5), clock=FakeClock(0.004),
+                     save=False)
+
+    async def answer_first(pilot) -> None:
+        await pilot.pause()
+        app.chat.prompt_box.cursor_blink = False
+        assert app.chat.send(prompt)
+        await until(pilot, lambda: not app.chat.generating)
+        await pilot.pause(0.05)
+
+    return app, answer_first

@@ -21,7 +21,7 @@ from blt_chat.stored_top import pack_tops, unpack_tops
 from blt_model.inference.engine import reference_step
 from blt_model.inference.generation import _prompt_ids
 
-from .chat_helpers import FakeClock, until
+from .chat_helpers import answered_app, until
 
 SIZE = (120, 34)
 pytestmark = pytest.mark.anyio
@@ -183,16 +183,12 @@ async def test_answers_saved_without_alternatives_still_open(tiny_service):
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=["80x24", "160x45"])
 def test_byte_cursor_snapshot(snap_compare, tiny_service, size):
+    app, answer_first = answered_app(tiny_service)
+
     async def run_before(pilot):
-        app = pilot.app
-        await pilot.pause()
-        app.chat.prompt_box.cursor_blink = False
-        assert app.chat.send("Tell me about bytes.")
-        await until(pilot, lambda: not app.chat.generating)
+        await answer_first(pilot)
         await pilot.press("ctrl+b", *["left"] * 6)
         app.clear_notifications()
         await pilot.pause()
 
-    app = BLTChatApp(service=tiny_service, settings=Settings(max_new_bytes=60, seed=5),
-                     clock=FakeClock(0.004), save=False)
     assert snap_compare(app, terminal_size=size, run_before=run_before)
