@@ -91,7 +91,10 @@ class BranchesScreen(ModalScreen[Turn | None]):
 
 
 def open_side_by_side(screen: Screen, conversation: Conversation, turn: Turn | None) -> None:
-    """Push the side-by-side view of `turn`'s kept answers, or say why there is none."""
+    """Push the side-by-side view of `turn`'s kept answers (a prompt's: of its answers), or say
+    why there is none."""
+    if turn is not None and turn.role == "user" and turn.children:
+        turn = turn.children[min(turn.active, len(turn.children) - 1)]
     if turn is None or turn.role != "assistant" or len(kept_answers(turn)) < 2:
         screen.notify("Side by side needs an answer with at least two kept answers: regenerate "
                       "it (F5) first.", severity="warning")

@@ -55,6 +55,7 @@ class ChatBytes:
 
         def notify(self, message: str, **kw: Any) -> None: ...
         def query_one(self, selector: str, expect_type: Any = None) -> Any: ...
+        def set_focus(self, widget: Any) -> None: ...
 
     def action_byte_cursor(self) -> None:
         tr = self.transcript
@@ -62,7 +63,7 @@ class ChatBytes:
         if tr.cursor is None and not tr.cursor_enter():
             self.notify(NO_ANSWER, severity="warning")
             return
-        tr.focus()
+        self.set_focus(tr)  # now: Widget.focus() waits a turn, and typed-ahead arrows would miss it
 
     def leave_byte_cursor(self) -> bool:
         """Esc: leave the cursor (True) or do nothing (False: not in cursor mode)."""
@@ -84,7 +85,7 @@ class ChatBytes:
         panel.update(byte_panel(*found))
         panel.set_class(True, "-shown")
         if not self.transcript.has_focus:
-            self.transcript.focus()
+            self.set_focus(self.transcript)
 
     @property
     def byte_panel_text(self) -> str:

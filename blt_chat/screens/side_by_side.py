@@ -33,12 +33,12 @@ def answer_summary(turn: Turn, position: int, count: int) -> str:
     model = (meta.get("model") or {}).get("label") or "?"
     made = [f"answer {position}/{count}", f"T {s.get('temperature', '?')}",
             f"top-k {s.get('top_k', '?')}", f"top-p {s.get('top_p', '?')}",
-            f"seed {s.get('seed', '?')}", f"{used.get('scheme', '?')} patching", model]
+            f"seed {'random' if s.get('seed', '?') is None else s.get('seed', '?')}", f"{used.get('scheme', '?')} patching", model]
     if used.get("scheme") == "entropy" and used.get("entropy_threshold") is not None:
         made.insert(-1, f"θ {used['entropy_threshold']:.3g}")
     recs = turn.records
     ents = [r.entropy for r in recs if math.isfinite(r.entropy)]
-    patches = len({r.patch_index for r in recs})
+    patches = sum(1 for r in recs if r.patch_start)  # counted as the chat's note counts them
     came = [f"{len(recs)} bytes", f"{patches} patches",
             f"{len(recs) / patches:.2f} B/patch" if patches else "no patches",
             f"mean H {sum(ents) / len(ents):.2f} nats" if ents else "no entropies"]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import unicodedata
+
+from textual import events
+from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
 
 from blt_chat.app import BLTChatApp
 from blt_chat.messages import GenerationEvent
@@ -100,3 +104,25 @@ def answered_app(service, prompt: str = "Tell me about bytes.") -> tuple[BLTChat
         await pilot.pause(0.05)
 
     return app, answer_first
+
+
+NAMED = {"backspace", "delete", "enter", "escape", "tab", "up", "down", "left", "right", "home", "end",
+         "pageup", "pagedown", "space"} | {f"f{i}" for i in range(1, 9)}
+
+
+def send_burst(app: BLTChatApp, keys: list[str]) -> None:
+    """Queue all `keys` at once, as fast typing or a paste does. (Pilot.press waits for the app
+    to go idle after every key: gentler, and slow while an answer streams.) Multi-character
+    entries are typed character by character."""
+    for token in keys:
+        for key in ([token] if len(token) == 1 or token in REPLACED_KEYS or "+" in token
+                    or token in NAMED else list(token)):
+            if len(key) == 1 and not key.isalnum():
+                key = _character_to_key(key)
+            try:
+                char = unicodedata.lookup(_get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
+            except KeyError:
+                char = key if len(key) == 1 else None
+            event = events.Key(key, char)
+            event.set_sender(app)
+            app._driver.send_message(event)

@@ -21,7 +21,7 @@ from blt_chat.stored_top import pack_tops, unpack_tops
 from blt_model.inference.engine import reference_step
 from blt_model.inference.generation import _prompt_ids
 
-from .chat_helpers import answered_app, until
+from .chat_helpers import answered_app, send_burst, until
 
 SIZE = (120, 34)
 pytestmark = pytest.mark.anyio
@@ -192,3 +192,15 @@ def test_byte_cursor_snapshot(snap_compare, tiny_service, size):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def test_arrows_typed_with_the_key_move_the_cursor(tiny_service):
+    """Ctrl+B and arrows in one burst (fast typing): the arrows reach the cursor, not the prompt."""
+    app = make_app(tiny_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await answer(pilot, "Hi")
+        records = app.chat.turns[-1].records
+        send_burst(app, ["ctrl+b", "left", "left", "left"])  # queued at once, as typed
+        await until(pilot, lambda: app.chat.transcript.cursor is not None)
+        await pilot.pause()
+        assert app.chat.transcript.cursor is records[-4]

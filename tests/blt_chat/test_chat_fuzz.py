@@ -11,19 +11,18 @@ import json
 import os
 import random
 import time
-import unicodedata
 from collections import Counter
 
 import pytest
-from textual import events
 from textual.command import CommandPalette
-from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
 
 from blt_chat.app import BLTChatApp
 from blt_chat.screens import ChatScreen, HelpScreen, InspectorScreen, ModelPicker, SettingsScreen
 from blt_chat.screens.inspector import INSPECT_FIELDS
 from blt_chat.screens.settings import CHOICE_FIELDS, SWITCH_FIELDS
 from blt_chat.settings import NUMERIC_FIELDS, Settings, load_settings, settings_path
+
+from .chat_helpers import send_burst
 
 pytestmark = pytest.mark.anyio
 
@@ -51,27 +50,7 @@ KEYS = (list("abcxyz019.-e+ ") + ["[", "]", "[/]", "/", "é", "漢", "🦊", "\\
         + ["backspace"] * 4 + ["delete", "enter", "enter", "escape", "tab", "shift+tab", "up", "down",
                                "left", "right", "home", "end", "pageup", "pagedown", "space"]
         + ["ctrl+a", "ctrl+k", "ctrl+n", "ctrl+j", "ctrl+z", "ctrl+c", "ctrl+w"])
-NAMED = {"backspace", "delete", "enter", "escape", "tab", "up", "down", "left", "right", "home", "end",
-         "pageup", "pagedown", "space"} | {f"f{i}" for i in range(1, 9)}
 SIZES = [(80, 24), (120, 40), (160, 45), (200, 60), (100, 30)]
-
-
-def send_burst(app: BLTChatApp, keys: list[str]) -> None:
-    """Queue all `keys` at once, as fast typing or a paste does. (Pilot.press waits for the app
-    to go idle after every key: gentler, and slow while an answer streams.) Multi-character
-    entries are typed character by character."""
-    for token in keys:
-        for key in ([token] if len(token) == 1 or token in REPLACED_KEYS or "+" in token
-                    or token in NAMED else list(token)):
-            if len(key) == 1 and not key.isalnum():
-                key = _character_to_key(key)
-            try:
-                char = unicodedata.lookup(_get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
-            except KeyError:
-                char = key if len(key) == 1 else None
-            event = events.Key(key, char)
-            event.set_sender(app)
-            app._driver.send_message(event)
 
 
 async def settle(pilot, seconds: float = 0.03) -> None:

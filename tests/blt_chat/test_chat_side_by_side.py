@@ -119,6 +119,11 @@ async def test_kept_answers_side_by_side(tiny_service):
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, BranchesScreen)
+        app.screen.options.highlighted = 0  # the prompt: its answers side by side
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, SideBySideScreen))
+        await pilot.press("escape")
+        await pilot.pause()
         await pilot.press("escape")
         await pilot.pause()
         app.chat.action_side_by_side()  # the palette's command: the last answer
