@@ -210,6 +210,10 @@ def settings_key_rows() -> list[tuple[str, str]]:
     return key_rows(SETTINGS_KEYS)
 
 
+def side_by_side_key_rows() -> list[tuple[str, str]]:
+    return key_rows(SIDE_BY_SIDE_KEYS)
+
+
 def branch_key_rows() -> list[tuple[str, str]]:
     return key_rows(BRANCH_KEYS)
 

@@ -16,6 +16,9 @@ from ..keys import (
     conversation_key_rows,
     inspector_key_rows,
     markdown_table,
+    settings_key_rows,
+    side_by_side_key_rows,
+    two_models_key_rows,
 )
 from .closing import close
 
@@ -46,6 +49,14 @@ where a new patch starts, and patches alternate in shade.
 
 {markdown_table(compare_key_rows())}
 
+## Two models keys (F9 in the inspector)
+
+{markdown_table(two_models_key_rows())}
+
+## Settings panel keys (F2)
+
+{markdown_table(settings_key_rows())}
+
 ## Conversations screen keys (F9)
 
 {markdown_table(conversation_key_rows())}
@@ -56,6 +67,10 @@ where a new patch starts, and patches alternate in shade.
 
 Regenerating keeps the earlier answers (an answer shows `2/3`); editing an earlier prompt starts
 a branch beside the old one.
+
+## Side by side keys (S in the branches screen)
+
+{markdown_table(side_by_side_key_rows())}
 
 ## Files
 

@@ -12,6 +12,8 @@ from blt_chat.keys import (
     COMPARE_KEYS,
     CONVERSATION_KEYS,
     INSPECTOR_KEYS,
+    SETTINGS_KEYS,
+    SIDE_BY_SIDE_KEYS,
     branch_key_rows,
     chat_key_rows,
     compare_key_rows,
@@ -19,12 +21,17 @@ from blt_chat.keys import (
     inspector_key_rows,
     key_display,
     palette_commands,
+    settings_key_rows,
+    side_by_side_key_rows,
+    two_models_key_rows,
 )
 from blt_chat.screens import ChatScreen, InspectorScreen
 from blt_chat.screens.branches import BranchesScreen
 from blt_chat.screens.compare import CompareScreen
 from blt_chat.screens.conversations import ConversationsScreen
 from blt_chat.screens.help import help_markdown
+from blt_chat.screens.settings import SettingsScreen
+from blt_chat.screens.side_by_side import SideBySideScreen
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -54,6 +61,14 @@ def binding_rows(screen_cls) -> list[tuple[str, str]]:
     return [(b.key, b.action) for b in screen_cls.BINDINGS]
 
 
+def test_settings_and_side_by_side_bind_their_tables():
+    assert binding_rows(SettingsScreen) == [(k.keys, k.action) for k in SETTINGS_KEYS]
+    assert binding_rows(SideBySideScreen) == [(k.keys, k.action) for k in SIDE_BY_SIDE_KEYS]
+    for screen_cls in (SettingsScreen, SideBySideScreen):
+        for b in screen_cls.BINDINGS:
+            assert hasattr(screen_cls, f"action_{b.action.split('(')[0]}"), b.action
+
+
 def test_screens_bind_exactly_the_key_table():
     assert binding_rows(ChatScreen) == [(k.keys, k.action) for k in CHAT_KEYS]
     assert binding_rows(InspectorScreen) == [(k.keys, k.action) for k in INSPECTOR_KEYS]
@@ -69,7 +84,8 @@ def test_help_and_palette_come_from_the_table():
     text = help_markdown("/cfg/settings.json", "/data/exports", "/data/conversations")
     assert "/data/conversations" in text
     for key, action in (chat_key_rows() + inspector_key_rows() + compare_key_rows() + conversation_key_rows()
-                        + branch_key_rows()):
+                        + branch_key_rows() + two_models_key_rows() + settings_key_rows()
+                        + side_by_side_key_rows()):
         assert f"| {key} | {action} |" in text
     commands = {action for _t, _h, action in palette_commands()}
     assert {k.action for k in CHAT_KEYS if k.palette} <= commands
