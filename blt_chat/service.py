@@ -317,11 +317,13 @@ class ModelService:
         return Analysis(data=data, ids=ids, entropies=out, truncated=truncated)
 
     def byte_alternatives(self, analysis: Analysis, cfg: PatchingConfig, k: int = 5,
-                          should_stop: Callable[[], bool] = lambda: False):
+                          should_stop: Callable[[], bool] = lambda: False,
+                          progress: Callable[[int, int], None] | None = None):
         """Per byte: the BLT's (patched by `cfg`) and the entropy model's top-k candidates and
         probabilities (float16), the BLT's entropy and surprisal (-log2 p of the actual byte, in
         the windows of `compute_bits_per_byte`, so their mean is its bits per byte); the entropy
-        model in the windows of `analyze`. None when `should_stop()` turns true."""
+        model in the windows of `analyze`. None when `should_stop()` turns true. `progress(done,
+        total)` after each of the BLT's windows, in bytes (the entropy model's pass is short)."""
         from blt_model.train.evaluation import model_forward, sliding_windows
 
         from .alternatives import Alternatives
@@ -341,6 +343,8 @@ class ModelService:
                 parts["bp"].append(top.values.exp().half().cpu())
                 parts["ent"].extend((-(logp.exp() * logp).sum(-1)).cpu().tolist())
                 parts["s"].extend((-logp.gather(-1, ids[0, -new:, None])[:, 0] / math.log(2)).cpu().tolist())
+                if progress is not None:
+                    progress(len(parts["s"]), n)
             em, ctx, reset = self.model.entropy_model, self.config.entropy_context_size, cfg.reset_context
             for pos in range(0, n, _CHUNK):  # entropy-model logits at positions 0..n-1 predict bytes 0..n-1
                 if should_stop():

@@ -340,7 +340,8 @@ class InspectorScreen(ByteCursor, LookInside, Screen):
                                              keep=lambda svc: setattr(self, "model_b", svc), dark=self.dark))
 
     def action_close(self) -> None:
-        if self.stop_analysis() or self.leave_cursor():  # Esc stops a running analysis first
+        # Esc stops a running analysis (or alternatives pass) first, then leaves the byte cursor
+        if self.stop_analysis() or self.stop_alternatives() or self.leave_cursor():
             return
         self._stop_background()  # a long compression would hold the model from the chat
         close(self)

@@ -15,6 +15,7 @@ from textual.worker import get_current_worker
 
 from ..alternatives import TOP_K, panel_text, view_of
 from ..inspect_view import GUTTER, PLOT_MAX_BYTES
+from .inspector_look import throttled
 
 if TYPE_CHECKING:
     from ..alternatives import Alternatives
@@ -31,8 +32,11 @@ class ByteCursor:
     cursor: int | None
     alternatives: tuple | None  # (analysis, patch config, Alternatives)
     _alt_pending: tuple | None  # (analysis, patch config) being computed
+    _alt_done: tuple[int, int] = (0, 0)  # (bytes done, bytes in all) of the pass as last reported
+    _alt_stopped: tuple | None = None  # (analysis, patch config) whose pass Esc stopped
 
     def action_byte_cursor(self) -> None:
+        self._alt_stopped = None  # asked for again
         if self.patching is None or self.analysis is None:
             self.show_error("Nothing to inspect yet: analyse a text first.")
             return
@@ -87,17 +91,51 @@ class ByteCursor:
         """Compute them for the current text and patching, if the cursor (or `force`: the
         surprisal colours) needs them and they are not there yet."""
         if (self.cursor is not None or force) and self.patching is not None and self._current_alternatives() is None:
-            pending = self._alt_pending
-            if pending is not None and pending[0] is self.analysis and pending[1] == self.patching.config:
-                return  # already on its way
+            if self._is_current(self._alt_pending) or self._is_current(self._alt_stopped):
+                return  # already on its way, or stopped until F7/F8 asks again
             self._alt_pending = (self.analysis, self.patching.config)
+            self._alt_done = (0, len(self.analysis.data))
             self._alternatives_worker(self.analysis, self.patching.config)
+
+    def _is_current(self, key: tuple | None) -> bool:
+        """Whether (analysis, patch config) `key` is the text and patching on screen."""
+        return key is not None and key[0] is self.analysis and self.patching is not None \
+            and key[1] == self.patching.config
+
+    def stop_alternatives(self) -> bool:
+        """Esc while the pass runs (and has got somewhere): stop it, say so (True)."""
+        if self._alt_pending is None or self._alt_done[0] == 0:
+            return False
+        self.workers.cancel_group(self, "alternatives")
+        self._alt_stopped, self._alt_pending = self._alt_pending, None
+        self._render_panel()
+        self._render_legend()
+        return True
+
+    def alternatives_state(self) -> str:
+        """The pass's progress, or its stop, in one line ('' when neither)."""
+        done, total = self._alt_done
+        if self._is_current(self._alt_stopped):
+            return f"stopped at {done:,} / {total:,} bytes (Esc); F8 or F7 computes them again"
+        if self._is_current(self._alt_pending):
+            return f"{done:,} / {total:,} bytes ({100 * done // max(1, total)}%) — Esc stops"
+        return ""
+
+    def _alternatives_progress(self, analysis: Analysis, cfg, done: int, total: int) -> None:
+        pending = self._alt_pending
+        if self.is_attached and pending is not None and pending[0] is analysis and pending[1] == cfg:
+            self._alt_done = (done, total)
+            self._render_panel()
+            self._render_legend()
 
     @work(thread=True, exclusive=True, group="alternatives", exit_on_error=False)
     def _alternatives_worker(self, analysis: Analysis, cfg) -> None:
         worker = get_current_worker()
+        progress = throttled(self.app, worker,
+                             lambda done, total: self._alternatives_progress(analysis, cfg, done, total))
         try:
-            alt = self.service.byte_alternatives(analysis, cfg, TOP_K, should_stop=lambda: worker.is_cancelled)
+            alt = self.service.byte_alternatives(analysis, cfg, TOP_K, should_stop=lambda: worker.is_cancelled,
+                                                 progress=progress)
         except Exception as e:  # shown to the user, never a crash
             self.app.call_from_thread(self.show_error, f"Alternatives failed: {type(e).__name__}: {e}")
             return
@@ -125,8 +163,8 @@ class ByteCursor:
             return
         alt = self._current_alternatives()
         if alt is None:
-            panel.update(f"byte {self.cursor}: computing every byte's alternatives (one pass of the BLT and "
-                         "the entropy model) …")
+            panel.update(f"byte {self.cursor}: every byte's alternatives (one pass of the BLT and the "
+                         f"entropy model): {self.alternatives_state() or 'starting …'}")
             return
         p = self.patching
         rec = p.patches[p.patch_of[self.cursor] - 1]

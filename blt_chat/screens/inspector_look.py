@@ -90,7 +90,9 @@ class LookInside:
     def _render_legend(self) -> None:
         legend = SCALES[self.colour_mode].legend()
         if self.colour_mode != "entropy" and self._current_surprisals() is None:
-            legend.append(" · computing the BLT's surprisal … (entropy colours until then)", style="italic")
+            state = self.alternatives_state()
+            legend.append(f" · the BLT's surprisal: {state or 'computing …'} (entropy colours until then)",
+                          style="italic")
         elif self.colour_mode != "entropy":
             s = self._current_surprisals()
             legend.append(f" · BLT {sum(s) / max(1, len(s)):.3f} bits/byte", style="dim")
@@ -196,6 +198,7 @@ class LookInside:
 
     def action_colour_by(self) -> None:
         """Cycle the colours: entropy, the BLT's surprisal, their gap."""
+        self._alt_stopped = None  # asked for again
         self.colour_mode = next_mode(self.colour_mode)
         if self.patching is not None:
             self._want_surprisals()
