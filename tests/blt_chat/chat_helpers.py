@@ -126,3 +126,20 @@ def send_burst(app: BLTChatApp, keys: list[str]) -> None:
             event = events.Key(key, char)
             event.set_sender(app)
             app._driver.send_message(event)
+
+
+def gate_calls(monkeypatch, owner, name: str, free_calls: int):
+    """Replace `owner.name` so that after `free_calls` calls each call waits (up to 30 s) for the
+    returned threading.Event: a long pass held mid-way, without sleeps."""
+    import threading
+
+    original, calls, gate = getattr(owner, name), [], threading.Event()
+
+    def gated(*args, **kw):
+        calls.append(1)
+        if len(calls) > free_calls:
+            gate.wait(30)
+        return original(*args, **kw)
+
+    monkeypatch.setattr(owner, name, gated)
+    return gate

@@ -4,8 +4,6 @@ and Esc while the pass runs stops it (the screen and the byte cursor stay; F8 or
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 import blt_model.train.evaluation as evaluation
@@ -13,24 +11,15 @@ from blt_chat.app import BLTChatApp
 from blt_chat.screens.inspector import InspectorScreen
 from blt_chat.settings import Settings
 
-from .chat_helpers import until
+from .chat_helpers import gate_calls, until
 
 pytestmark = pytest.mark.anyio
 TEXT = "Byte Latent Transformer groups bytes into patches. " * 200  # 10 KB: several BLT windows
 
 
-def gate_blt(monkeypatch, free_calls: int) -> threading.Event:
+def gate_blt(monkeypatch, free_calls: int):
     """After `free_calls` windows, each BLT forward of the pass waits for the returned event."""
-    original, calls, gate = evaluation.model_forward, [], threading.Event()
-
-    def gated(*args, **kw):
-        calls.append(1)
-        if len(calls) > free_calls:
-            gate.wait(30)
-        return original(*args, **kw)
-
-    monkeypatch.setattr(evaluation, "model_forward", gated)
-    return gate
+    return gate_calls(monkeypatch, evaluation, "model_forward", free_calls)
 
 
 def test_the_pass_reports_bytes_done_and_stops(tiny_service):

@@ -4,8 +4,6 @@ says so) instead of closing the screen, and a second Esc closes as usual."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import torch
 from textual.widgets import TextArea
@@ -16,7 +14,7 @@ from blt_chat.screens.inspector_look import analysis_progress_line
 from blt_chat.service import _CHUNK, INSPECT_MAX_BYTES
 from blt_chat.settings import Settings
 
-from .chat_helpers import until
+from .chat_helpers import gate_calls, until
 
 pytestmark = pytest.mark.anyio
 SHORT = "Byte Latent Transformer groups bytes into patches."
@@ -39,21 +37,9 @@ def test_analyze_reports_progress_and_stops(tiny_service):
     assert stop_after == [_CHUNK - 1, 2 * _CHUNK - 1]  # stopped before the third chunk
 
 
-def gate_entropy_model(service, monkeypatch, free_calls: int) -> threading.Event:
+def gate_entropy_model(service, monkeypatch, free_calls: int):
     """After `free_calls` calls, each call of the entropy model waits for the returned event."""
-    em = service.model.entropy_model
-    original = em.entropies
-    calls = []
-    gate = threading.Event()
-
-    def gated(*args, **kw):
-        calls.append(1)
-        if len(calls) > free_calls:
-            gate.wait(30)
-        return original(*args, **kw)
-
-    monkeypatch.setattr(em, "entropies", gated)
-    return gate
+    return gate_calls(monkeypatch, service.model.entropy_model, "entropies", free_calls)
 
 
 def stats(screen) -> str:
