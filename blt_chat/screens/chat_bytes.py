@@ -36,7 +36,9 @@ def byte_panel(turn: Turn, i: int) -> Text:
     rec = turn.records[i]
     data = bytes(turn.data[:len(turn.records)])
     same = [j for j, r in enumerate(turn.records) if r.patch_index == rec.patch_index]
-    patch = (rec.patch_index, same[0], len(same))
+    # numbered within the answer, as its start is (the model counts from the prompt's first byte)
+    number = sorted({r.patch_index for r in turn.records}).index(rec.patch_index) + 1
+    patch = (number, same[0], len(same))
     if rec.top is None:
         return Text(f"byte {i} of this answer (0x{data[i]:02x}), patch #{patch[0]} "
                     f"(start {patch[1]}, length {patch[2]}), entropy {rec.entropy:.2f} nats\n"
