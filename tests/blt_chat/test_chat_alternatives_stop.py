@@ -14,7 +14,14 @@ from blt_chat.settings import Settings
 from .chat_helpers import gate_calls, until
 
 pytestmark = pytest.mark.anyio
-TEXT = "Byte Latent Transformer groups bytes into patches. " * 200  # 10 KB: several BLT windows
+TEXT = "Byte Latent Transformer groups bytes into patches. " * 40  # 2 KB: 8 BLT windows of 256
+
+
+@pytest.fixture
+def short_context_service(tiny_service_factory):
+    """The tiny model with a 256-byte context: a short text is several windows of the pass (and
+    the inspector's plot of it is cheap to redraw)."""
+    return tiny_service_factory(max_position_embeddings=256)
 
 
 def gate_blt(monkeypatch, free_calls: int):
@@ -22,7 +29,8 @@ def gate_blt(monkeypatch, free_calls: int):
     return gate_calls(monkeypatch, evaluation, "model_forward", free_calls)
 
 
-def test_the_pass_reports_bytes_done_and_stops(tiny_service):
+def test_the_pass_reports_bytes_done_and_stops(short_context_service):
+    tiny_service = short_context_service
     a = tiny_service.analyze(TEXT.encode())
     cfg = tiny_service.config.patching
     reports: list = []
@@ -33,7 +41,8 @@ def test_the_pass_reports_bytes_done_and_stops(tiny_service):
                                           progress=lambda done, total: reports.append(done)) is None
 
 
-async def test_escape_stops_the_pass_and_keeps_the_cursor(tiny_service, monkeypatch):
+async def test_escape_stops_the_pass_and_keeps_the_cursor(short_context_service, monkeypatch):
+    tiny_service = short_context_service
     gate = gate_blt(monkeypatch, free_calls=1)
     # the compressed-size pass also runs the BLT (and holds the model): not this test's subject
     monkeypatch.setattr(tiny_service, "compressed_size", lambda *a, **kw: None)
