@@ -20,7 +20,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, HorizontalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
 from textual.worker import get_current_worker
@@ -32,6 +32,7 @@ from ..keys import INSPECTOR_KEYS, bindings
 from ..render import entropy_color, visible_text
 from ..service import INSPECT_MAX_BYTES, ModelService
 from ..settings import FIELD_LABELS, check_field, export_dir
+from ..widgets.entropy_plot import EntropyPlot
 from ..widgets.error_line import ErrorLine
 from ..widgets.key_views import KeyFooter
 from ..widgets.patch_controls import patch_controls, read_controls
@@ -96,8 +97,8 @@ class InspectorScreen(ByteCursor, LookInside, Screen):
         yield ErrorLine(id="insp-error")
         yield Static("Paste text above and press F5.", id="insp-stats")
         yield Static("", id="insp-legend")
-        with HorizontalScroll(id="insp-plot-scroll"):
-            yield Static("", id="insp-plot")
+        with Vertical(id="insp-plot-scroll"):
+            yield EntropyPlot(id="insp-plot")
         with Horizontal(id="insp-lower"):
             yield Transcript(id="insp-text")
             yield DataTable(id="insp-table", zebra_stripes=True, cursor_type="row")
@@ -186,8 +187,15 @@ class InspectorScreen(ByteCursor, LookInside, Screen):
         a, p = self.analysis, self.patching
         if a is None or p is None:
             return
-        self.query_one("#insp-plot", Static).update(plot_text(p, self.threshold_value(), a.data,
-                                                              rows=self.plot_rows, cursor=self.cursor))
+        self.query_one("#insp-plot", EntropyPlot).show(plot_text(p, self.threshold_value(), a.data,
+                                                                 rows=self.plot_rows), self.plot_rows)
+        self._show_cursor()
+
+    def _show_cursor(self) -> None:
+        """The byte cursor's column on the laid-out plot (no new layout: cheap on every key)."""
+        p = self.patching
+        i = self.cursor if p is not None and self.cursor is not None and self.cursor < len(p.starts) else None
+        self.query_one("#insp-plot", EntropyPlot).set_cursor(i, bool(p.starts[i]) if i is not None else False)
 
     def _render_all(self) -> None:
         a, p = self.analysis, self.patching

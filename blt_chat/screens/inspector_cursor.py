@@ -51,16 +51,12 @@ class ByteCursor:
         n = min(len(self.analysis.data), PLOT_MAX_BYTES)
         self.cursor = max(0, min(n - 1, i))
         self.add_class("-cursor")
-        scroll = self.query_one("#insp-plot-scroll")
-        if not scroll.has_focus:
-            scroll.focus()
-        # keep the cursor's column in view
-        x = GUTTER + self.cursor
-        width = scroll.scrollable_content_region.width
-        if not scroll.scroll_x <= x < scroll.scroll_x + width - 1:
-            scroll.scroll_to(x=max(0, x - width // 2), animate=False)
+        plot = self.query_one("#insp-plot")
+        if not plot.has_focus:
+            plot.focus()
+        plot.scroll_to_column(GUTTER + self.cursor)  # keep the cursor's column in view
         self._want_alternatives()
-        self._render_plot()
+        self._show_cursor()
         self._render_panel()
 
     def leave_cursor(self) -> bool:
@@ -69,7 +65,7 @@ class ByteCursor:
             return False
         self.cursor = None
         self.remove_class("-cursor")
-        self._render_plot()
+        self._show_cursor()
         return True
 
     def on_click(self, event: events.Click) -> None:
