@@ -15,14 +15,11 @@ PLOT_ROWS = 10
 PLOT_MAX_BYTES = 4096
 GUTTER = 8
 BARS = " ▁▂▃▄▅▆▇█"
-CURSOR_COLUMN = Style(bgcolor="#4e4e6e")
-CURSOR_BYTE = Style(bgcolor="#ffd75f", color="#000000", bold=True)
 
 
-def plot_text(patching: Patching, threshold: float | None, data: bytes, rows: int = PLOT_ROWS,
-              cursor: int | None = None) -> Text:
-    """Entropy per byte as bars; threshold as a line; patch starts marked below the axis; the
-    byte cursor's column highlighted."""
+def plot_text(patching: Patching, threshold: float | None, data: bytes, rows: int = PLOT_ROWS) -> Text:
+    """Entropy per byte as bars; threshold as a line; patch starts marked below the axis (the
+    byte cursor is drawn over it by widgets/entropy_plot.py)."""
     n = min(len(patching.entropies), PLOT_MAX_BYTES)
     ents = [h if math.isfinite(h) else 0.0 for h in patching.entropies[:n]]
     top = max([4.0, threshold or 0.0] + ents)
@@ -49,7 +46,7 @@ def plot_text(patching: Patching, threshold: float | None, data: bytes, rows: in
         for i in range(n):
             fill = max(0, min(8, heights[i] - from_bottom * 8))
             start = patching.starts[i]
-            col_bg = CURSOR_COLUMN if i == cursor else start_bg if start else None
+            col_bg = start_bg if start else None
             if fill == 0 and r == th_row:
                 t.append("─", style=line_style + col_bg if col_bg else line_style)
                 continue
@@ -67,14 +64,11 @@ def plot_text(patching: Patching, threshold: float | None, data: bytes, rows: in
         text_cells.append(ch if len(ch) == 1 and ch not in "\n" else "·")
     for i, ch in enumerate(text_cells):
         shade = "#2e2e3e" if patching.patch_of[i] % 2 else "#1c1c28"
-        t.append(ch, style=CURSOR_BYTE if i == cursor else Style(bgcolor=shade, color="#e0e0e0"))
+        t.append(ch, style=Style(bgcolor=shade, color="#e0e0e0"))
     t.append("\n")
     t.append(" " * GUTTER)
     for i in range(n):
-        if i == cursor and not patching.starts[i]:
-            t.append("↑", style=Style(color="#ffd75f", bold=True))
-        else:
-            t.append("▲" if patching.starts[i] else " ", style=Style(color="#ff5fd7", bold=True))
+        t.append("▲" if patching.starts[i] else " ", style=Style(color="#ff5fd7", bold=True))
     if len(patching.entropies) > n:
         t.append(f"  … plot shows the first {n} of {len(patching.entropies)} bytes", style="dim")
     return t

@@ -15,7 +15,7 @@ from textual.worker import get_current_worker
 
 from ..alternatives import TOP_K, panel_text, view_of
 from ..inspect_view import GUTTER, PLOT_MAX_BYTES
-from .inspector_look import throttled
+from .inspector_look import bytes_progress, throttled
 
 if TYPE_CHECKING:
     from ..alternatives import Alternatives
@@ -114,7 +114,7 @@ class ByteCursor:
         if self._is_current(self._alt_stopped):
             return f"stopped at {done:,} / {total:,} bytes (Esc); F8 or F7 computes them again"
         if self._is_current(self._alt_pending):
-            return f"{done:,} / {total:,} bytes ({100 * done // max(1, total)}%) — Esc stops"
+            return bytes_progress(done, total)
         return ""
 
     def _alternatives_progress(self, analysis: Analysis, cfg, done: int, total: int) -> None:

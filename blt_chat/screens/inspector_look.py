@@ -44,8 +44,13 @@ def throttled(app: App, worker: Worker, callback: Callable[..., None], every: fl
     return progress
 
 
+def bytes_progress(done: int, total: int) -> str:
+    """A long pass's progress in bytes (the entropy analysis, the alternatives pass)."""
+    return f"{done:,} / {total:,} bytes ({100 * done // max(1, total)}%) — Esc stops"
+
+
 def analysis_progress_line(done: int, total: int) -> str:
-    return f"Computing entropies … {done:,} / {total:,} bytes ({100 * done // max(1, total)}%) — Esc stops"
+    return f"Computing entropies … {bytes_progress(done, total)}"
 
 
 class LookInside:

@@ -31,9 +31,10 @@ def answer_summary(turn: Turn, position: int, count: int) -> str:
     s = meta.get("sampling") or {}
     used = (meta.get("patching") or {}).get("used") or {}
     model = (meta.get("model") or {}).get("label") or "?"
+    seed = s.get("seed", "?")
     made = [f"answer {position}/{count}", f"T {s.get('temperature', '?')}",
             f"top-k {s.get('top_k', '?')}", f"top-p {s.get('top_p', '?')}",
-            f"seed {'random' if s.get('seed', '?') is None else s.get('seed', '?')}", f"{used.get('scheme', '?')} patching", model]
+            f"seed {'random' if seed is None else seed}", f"{used.get('scheme', '?')} patching", model]
     if used.get("scheme") == "entropy" and used.get("entropy_threshold") is not None:
         made.insert(-1, f"θ {used['entropy_threshold']:.3g}")
     recs = turn.records

@@ -12,8 +12,10 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..inspect_view import CURSOR_BYTE, CURSOR_COLUMN, GUTTER
+from ..inspect_view import GUTTER
 
+CURSOR_COLUMN = Style(bgcolor="#4e4e6e")
+CURSOR_BYTE = Style(bgcolor="#ffd75f", color="#000000", bold=True)
 CURSOR_MARK = Style(color="#ffd75f", bold=True)
 
 

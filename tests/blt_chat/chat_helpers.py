@@ -143,3 +143,21 @@ def gate_calls(monkeypatch, owner, name: str, free_calls: int):
 
     monkeypatch.setattr(owner, name, gated)
     return gate
+
+
+async def release_gate(pilot, gate, service) -> None:
+    """Open a `gate_calls` gate; the stopped worker lets go of the model and every worker ends."""
+    gate.set()
+    assert service.lock.acquire(timeout=10)  # the worker let go of the model
+    service.lock.release()
+    await pilot.app.workers.wait_for_complete()
+
+
+async def open_inspector_on(pilot, service, text: str):
+    """The inspector pushed on `text`, once its first patching is shown."""
+    from blt_chat.screens.inspector import InspectorScreen
+
+    screen = InspectorScreen(service, text=text)
+    await pilot.app.push_screen(screen)
+    await until(pilot, lambda: screen.patching is not None)
+    return screen

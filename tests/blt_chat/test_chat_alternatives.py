@@ -9,12 +9,11 @@ import torch
 from blt_chat.alternatives import char_span, id_label
 from blt_chat.app import BLTChatApp
 from blt_chat.inspect_view import GUTTER
-from blt_chat.screens.inspector import InspectorScreen
 from blt_chat.settings import Settings
 from blt_model.ids import OFFSET, encode
 from blt_model.train.evaluation import model_forward
 
-from .chat_helpers import until
+from .chat_helpers import open_inspector_on, until
 
 TEXT = "Zürich, 🦊 and bytes: patches start where the next byte is hard to predict."
 
@@ -36,9 +35,7 @@ def panel(screen) -> str:
 async def test_byte_cursor_panel_matches_a_full_forward(tiny_service):
     app = BLTChatApp(service=tiny_service, settings=Settings(), save=False)
     async with app.run_test(size=(160, 45)) as pilot:
-        screen = InspectorScreen(tiny_service, text=TEXT)
-        await app.push_screen(screen)
-        await until(pilot, lambda: screen.patching is not None)
+        screen = await open_inspector_on(pilot, tiny_service, TEXT)
         await pilot.press("left")  # no cursor yet: the key is the focused text box's
         assert screen.cursor is None
         await pilot.press("f8")

@@ -11,7 +11,7 @@ from blt_chat.app import BLTChatApp
 from blt_chat.screens.inspector import InspectorScreen
 from blt_chat.settings import Settings
 
-from .chat_helpers import gate_calls, until
+from .chat_helpers import gate_calls, release_gate, until
 
 pytestmark = pytest.mark.anyio
 TEXT = "Byte Latent Transformer groups bytes into patches. " * 40  # 2 KB: 8 BLT windows of 256
@@ -63,10 +63,7 @@ async def test_escape_stops_the_pass_and_keeps_the_cursor(short_context_service,
         await pilot.pause()
         assert app.screen is screen and screen.cursor is not None  # the pass stopped, nothing closed
         assert "stopped at" in screen.alternatives_state()
-        gate.set()
-        assert tiny_service.lock.acquire(timeout=10)  # the worker let go of the model
-        tiny_service.lock.release()
-        await app.workers.wait_for_complete()
+        await release_gate(pilot, gate, tiny_service)
         await pilot.pause()
         assert screen.alternatives is None and "stopped at" in str(screen.query_one("#insp-alt").render())
         await pilot.press("right")  # moving does not start it again behind the user's back

@@ -14,7 +14,7 @@ from blt_chat.screens.inspector_look import analysis_progress_line
 from blt_chat.service import _CHUNK, INSPECT_MAX_BYTES
 from blt_chat.settings import Settings
 
-from .chat_helpers import gate_calls, until
+from .chat_helpers import gate_calls, release_gate, until
 
 pytestmark = pytest.mark.anyio
 SHORT = "Byte Latent Transformer groups bytes into patches."
@@ -64,10 +64,7 @@ async def test_escape_stops_the_analysis_and_keeps_the_view(tiny_service, monkey
         await until(pilot, lambda: "Analysis stopped at 2,047 / 65,536 bytes (Esc)" in stats(screen))
         assert app.screen is screen  # not closed
         assert shown in stats(screen)  # the previous text's numbers, still its view
-        gate.set()
-        assert tiny_service.lock.acquire(timeout=10)  # the worker let go of the model
-        tiny_service.lock.release()
-        await app.workers.wait_for_complete()
+        await release_gate(pilot, gate, tiny_service)
         await pilot.pause()
         assert screen.analysis is before and "Analysis stopped" in stats(screen)
         # a (shorter) text analysed to the end: its view
@@ -91,8 +88,5 @@ async def test_second_escape_closes_the_inspector(tiny_service, monkeypatch):
         await until(pilot, lambda: "Computing entropies" in stats(screen) and "2,047" in stats(screen), timeout=30)
         await pilot.press("escape", "escape")
         await until(pilot, lambda: not isinstance(app.screen, InspectorScreen))
-        gate.set()
-        assert tiny_service.lock.acquire(timeout=10)
-        tiny_service.lock.release()
-        await app.workers.wait_for_complete()
+        await release_gate(pilot, gate, tiny_service)
         assert app.is_running and screen.analysis is not None and len(screen.analysis.data) < 1000

@@ -17,7 +17,7 @@ from blt_chat.settings import Settings
 from blt_model.ids import encode
 from blt_model.train.evaluation import model_forward
 
-from .chat_helpers import until
+from .chat_helpers import open_inspector_on, until
 
 TEXT = "Patches start where the next byte is hard to predict: 2024-12-13, Pagnoni et al."
 
@@ -52,9 +52,7 @@ def text_glyphs(screen: InspectorScreen) -> list:
 async def test_colour_by_surprisal_and_gap(tiny_service):
     app = BLTChatApp(service=tiny_service, settings=Settings(), save=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = InspectorScreen(tiny_service, text=TEXT)
-        await app.push_screen(screen)
-        await until(pilot, lambda: screen.patching is not None)
+        screen = await open_inspector_on(pilot, tiny_service, TEXT)
         assert "colour: entropy" in str(screen.query_one("#insp-legend").render())
         await pilot.press("f7")
         assert screen.colour_mode == "surprisal"
